@@ -1,0 +1,1 @@
+"""Settings and the city pack (the default pack ships in ``config/pack``)."""

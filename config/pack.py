@@ -1,0 +1,266 @@
+"""The city pack: services and FAQ entries, loaded from YAML and validated with pydantic.
+
+A pack is a folder with ``services.yaml`` (Open311 GeoReport v2 field names plus ``urgent``,
+``jurisdiction`` and ``examples``) and ``faq.yaml``. Loading collects every problem it finds
+instead of stopping at the first, so ``peygir pack check`` can name them all at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_PACK_DIR = Path(__file__).parent / "pack"
+MUNICIPAL = "municipal"
+
+_PHONE_IN_PARENS = re.compile(r"[(（]\s*([0-9۰-۹٠-٩][0-9۰-۹٠-٩\s\-]*)\s*[)）]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Service(_Strict):
+    """One entry of the service catalogue (Open311 ``service`` plus peygir's extensions)."""
+
+    service_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    service_name: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    jurisdiction: str = Field(min_length=1)
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    urgent: bool = False
+    # Open311 GeoReport v2 fields a city may carry over from its existing catalogue.
+    type: str = "realtime"
+    metadata: bool = False
+
+    @field_validator("keywords", "examples", mode="before")
+    @classmethod
+    def _list_of_text(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ValueError("must be a list of phrases, not one string")
+        return value
+
+    @property
+    def is_referral(self) -> bool:
+        return self.jurisdiction != MUNICIPAL
+
+    @property
+    def referral_body(self) -> str | None:
+        """The outside body's name without its phone number, for referrals."""
+        if not self.is_referral:
+            return None
+        return _PHONE_IN_PARENS.sub("", self.jurisdiction).strip() or self.jurisdiction
+
+    @property
+    def referral_phone(self) -> str | None:
+        if not self.is_referral:
+            return None
+        found = _PHONE_IN_PARENS.search(self.jurisdiction)
+        return found.group(1).strip() if found else None
+
+
+class FaqEntry(_Strict):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+    group: str = ""
+    variants: tuple[str, ...] = ()
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _list_of_text(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ValueError("must be a list of phrases, not one string")
+        return value
+
+
+@dataclass(frozen=True)
+class PackProblem:
+    """One thing wrong with a pack, worded for the person who edits the YAML."""
+
+    file: str
+    line: int | None
+    entry: str | None  # service code or FAQ id, when known
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        what = f" {self.entry}" if self.entry else ""
+        field = f" field '{self.field}'" if self.field else ""
+        return f"{where}:{what}{field}: {self.message}"
+
+
+class PackError(Exception):
+    """Raised when a pack cannot be used; carries every problem found."""
+
+    def __init__(self, folder: Path, problems: list[PackProblem]) -> None:
+        self.folder = folder
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"city pack {folder} has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Pack:
+    folder: Path
+    services: tuple[Service, ...]
+    faqs: tuple[FaqEntry, ...]
+
+    @cached_property
+    def service_by_code(self) -> dict[str, Service]:
+        return {s.service_code: s for s in self.services}
+
+    @cached_property
+    def faq_by_id(self) -> dict[str, FaqEntry]:
+        return {f.id: f for f in self.faqs}
+
+
+def _read_yaml(path: Path, problems: list[PackProblem]) -> tuple[Any, yaml.Node | None]:
+    name = path.name
+    if not path.is_file():
+        problems.append(PackProblem(name, None, None, None, "file is missing"))
+        return None, None
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        message = f"YAML syntax error: {exc.problem or exc}"
+        problems.append(PackProblem(name, line, None, None, message))
+        return None, None
+    return data, node
+
+
+def _item_lines(root: yaml.Node | None, key: str) -> list[int | None]:
+    """Line numbers (1-based) of each item in the top-level list ``key``."""
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key_node, value_node in root.value:
+        if getattr(key_node, "value", None) == key and isinstance(value_node, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value_node.value]
+    return []
+
+
+def _entries(
+    data: Any, node: yaml.Node | None, key: str, file: str, problems: list[PackProblem]
+) -> list[tuple[Any, int | None]]:
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        problems.append(PackProblem(file, 1, None, key, f"expected a top-level list '{key}:'"))
+        return []
+    extra = sorted(set(data) - {key})
+    for name in extra:
+        problems.append(PackProblem(file, None, None, name, "unknown top-level field"))
+    lines = _item_lines(node, key)
+    items = data[key]
+    return [(item, lines[i] if i < len(lines) else None) for i, item in enumerate(items)]
+
+
+def _validate(
+    model: type[_Strict], raw: Any, id_field: str, file: str, line: int | None, index: int,
+    problems: list[PackProblem],
+) -> Any:
+    entry_name = raw.get(id_field) if isinstance(raw, dict) else None
+    label = str(entry_name) if entry_name else f"entry #{index + 1}"
+    if not isinstance(raw, dict):
+        problems.append(PackProblem(file, line, label, None, "must be a mapping of fields"))
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or None
+            kind = err["type"]
+            if kind == "missing":
+                message = "required field is missing"
+            elif kind == "extra_forbidden":
+                message = "unknown field"
+            else:
+                message = err["msg"]
+            problems.append(PackProblem(file, line, label, field, message))
+        return None
+
+
+def check_pack(folder: str | Path) -> tuple[Pack | None, list[PackProblem]]:
+    """Load and validate a pack; returns the pack (or None) and every problem found."""
+    folder = Path(folder)
+    problems: list[PackProblem] = []
+    if not folder.is_dir():
+        problems.append(PackProblem(str(folder), None, None, None, "pack folder does not exist"))
+        return None, problems
+
+    services: list[Service] = []
+    data, node = _read_yaml(folder / "services.yaml", problems)
+    seen_lines: dict[str, int | None] = {}
+    for i, (raw, line) in enumerate(_entries(data, node, "services", "services.yaml", problems)):
+        service = _validate(Service, raw, "service_code", "services.yaml", line, i, problems)
+        if service is None:
+            continue
+        code = service.service_code
+        if code in seen_lines:
+            problems.append(PackProblem(
+                "services.yaml", line, code, "service_code",
+                f"duplicate service code (first at line {seen_lines[code]})",
+            ))
+            continue
+        seen_lines[code] = line
+        if code.startswith("ext_") and not service.is_referral:
+            problems.append(PackProblem(
+                "services.yaml", line, code, "jurisdiction",
+                "an ext_ code is a referral: name the outside body and its number",
+            ))
+        if service.is_referral and not (service.referral_body or "").strip(" ()"):
+            problems.append(PackProblem(
+                "services.yaml", line, code, "jurisdiction", "referral names no outside body",
+            ))
+        if not (service.keywords or service.examples):
+            problems.append(PackProblem(
+                "services.yaml", line, code, "keywords",
+                "give keywords or examples, or citizens' words cannot reach this service",
+            ))
+        services.append(service)
+
+    faqs: list[FaqEntry] = []
+    data, node = _read_yaml(folder / "faq.yaml", problems)
+    seen_ids: dict[str, int | None] = {}
+    for i, (raw, line) in enumerate(_entries(data, node, "faqs", "faq.yaml", problems)):
+        faq = _validate(FaqEntry, raw, "id", "faq.yaml", line, i, problems)
+        if faq is None:
+            continue
+        if faq.id in seen_ids:
+            problems.append(PackProblem(
+                "faq.yaml", line, faq.id, "id",
+                f"duplicate FAQ id (first at line {seen_ids[faq.id]})",
+            ))
+            continue
+        seen_ids[faq.id] = line
+        faqs.append(faq)
+
+    if problems:
+        return None, problems
+    return Pack(folder=folder, services=tuple(services), faqs=tuple(faqs)), []
+
+
+def load_pack(folder: str | Path | None = None) -> Pack:
+    """Load a pack or raise :class:`PackError` naming every problem."""
+    folder = Path(folder) if folder else DEFAULT_PACK_DIR
+    pack, problems = check_pack(folder)
+    if pack is None:
+        raise PackError(folder, problems)
+    return pack

@@ -1,0 +1,1 @@
+"""Persian-first understanding: normalisation, Finglish, fuzzy matching into the city pack."""

@@ -1,0 +1,249 @@
+"""From a citizen's message to an :class:`Intent` over the city pack.
+
+Each pack entry (a service or an FAQ) is a bag of folded terms with a field weight (keywords
+and names count most, examples less, descriptions least) and an inverse document frequency.
+A message's words are looked up in a :class:`FuzzyVocab` (typos, spoken suffixes, sound-alike
+letters), only entries that share a term are scored, and the summed evidence is squashed into
+a confidence in [0, 1). ``threshold`` decides between acting and asking; ``margin`` says how
+far ahead the best entry must be before we act on it without offering alternatives.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from config.pack import Pack
+from nlu.fuzzy_index import FuzzyVocab, light_stem
+from nlu.lexicon import (
+    GREETING_WORDS,
+    QUESTION_WORDS,
+    STATUS_ASK_WORDS,
+    STATUS_WORDS,
+    STOPWORDS,
+)
+from nlu.normalize import ascii_digits, match_tokens, normalize
+
+Kind = Literal["service", "faq", "status", "greeting", "unknown"]
+
+TRACKING_CODE = re.compile(r"(?<!\d)(\d{8})(?!\d)")
+
+# Field weights: how much a word in this field says about the entry.
+W_KEYWORD = 1.0
+W_NAME = 1.0
+W_QUESTION = 0.85
+W_EXAMPLE = 0.7
+W_VARIANT = 0.6
+W_DESCRIPTION = 0.5
+W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
+
+MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: Literal["service", "faq"]
+    key: str  # service code or FAQ id
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        name = "code" if self.kind == "service" else "faq_id"
+        return {name: self.key, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: Kind
+    score: float
+    code: str | None = None
+    faq_id: str | None = None
+    urgent: bool = False
+    tracking_code: str | None = None
+    referral: str | None = None  # the outside body, for ext_ / referral services
+    alternatives: tuple[Candidate, ...] = field(default=())
+    confident: bool = False  # act on it, or ask the citizen to pick
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "faq_id": self.faq_id,
+            "score": round(self.score, 4),
+            "urgent": self.urgent,
+            "alternatives": [c.to_json() for c in self.alternatives],
+            **({"referral": self.referral} if self.referral else {}),
+            **({"tracking_code": self.tracking_code} if self.tracking_code else {}),
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: Literal["service", "faq"]
+    key: str
+
+
+_NOT_TOPICAL = STOPWORDS | QUESTION_WORDS
+
+
+def _terms(text: str) -> list[str]:
+    return [t for t in match_tokens(text) if not t.isdigit() and t not in _NOT_TOPICAL]
+
+
+class Classifier:
+    def __init__(
+        self,
+        pack: Pack,
+        threshold: float = 0.45,
+        unknown_below: float = 0.30,
+        margin: float = 0.12,
+        softness: float = 1.5,
+    ) -> None:
+        self.pack = pack
+        self.threshold = threshold
+        self.unknown_below = unknown_below
+        self.margin = margin
+        self.softness = softness
+        self._entries: list[_Entry] = []
+        # term -> {entry index: field weight}
+        postings: dict[str, dict[int, float]] = defaultdict(dict)
+        phrases: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+
+        def add(index: int, texts: Iterable[str], weight: float, phrase: bool) -> None:
+            for text in texts:
+                terms = _terms(text)
+                for term in terms:
+                    for form in {term, light_stem(term)}:
+                        posting = postings[form]
+                        posting[index] = max(posting.get(index, 0.0), weight)
+                if phrase:
+                    for pair in zip(terms, terms[1:], strict=False):
+                        phrases[pair][index] = W_PHRASE
+
+        for service in pack.services:
+            index = len(self._entries)
+            self._entries.append(_Entry("service", service.service_code))
+            add(index, service.keywords, W_KEYWORD, phrase=True)
+            add(index, [service.service_name], W_NAME, phrase=True)
+            add(index, service.examples, W_EXAMPLE, phrase=False)
+            add(index, [service.description], W_DESCRIPTION, phrase=False)
+        for faq in pack.faqs:
+            index = len(self._entries)
+            self._entries.append(_Entry("faq", faq.id))
+            add(index, [faq.question], W_QUESTION, phrase=True)
+            add(index, faq.variants, W_VARIANT, phrase=False)
+
+        n = max(len(self._entries), 1)
+        top_idf = math.log(1 + n)
+        self._postings = {
+            term: tuple((i, w * math.log(1 + n / len(p)) / top_idf) for i, w in p.items())
+            for term, p in postings.items()
+        }
+        self._phrases = {pair: tuple(p.items()) for pair, p in phrases.items()}
+        self.vocab = FuzzyVocab(self._postings)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _match(self, tokens: list[str]) -> list[tuple[tuple[str, float], ...]]:
+        """Vocabulary matches for each token; adjacent words also tried joined («آب گرفتگی»)."""
+        matches: list[tuple[tuple[str, float], ...]] = []
+        skip = False
+        for i, token in enumerate(tokens):
+            if skip:
+                skip = False
+                continue
+            if i + 1 < len(tokens) and (token + tokens[i + 1]) in self.vocab:
+                matches.append(((token + tokens[i + 1], 1.0),))
+                skip = True
+                continue
+            matches.append(self.vocab.lookup(token))
+        return matches
+
+    def _score(self, tokens: list[str]) -> tuple[dict[int, float], dict[int, int]]:
+        evidence: dict[int, float] = defaultdict(float)
+        hits: dict[int, int] = defaultdict(int)
+        matched = self._match(tokens)
+        for found in matched:
+            best: dict[int, float] = {}
+            for term, similarity in found:
+                for index, weight in self._postings[term]:
+                    value = weight * similarity
+                    if value > best.get(index, 0.0):
+                        best[index] = value
+            for index, value in best.items():
+                evidence[index] += value
+                hits[index] += 1
+        # Phrase bonus: two matched words that stand together in a keyword or a name.
+        heads = [found[0][0] for found in matched if found]
+        for pair in zip(heads, heads[1:], strict=False):
+            for index, bonus in self._phrases.get(pair, ()):
+                evidence[index] += bonus
+        return evidence, hits
+
+    def _confidence(self, evidence: float) -> float:
+        return 1.0 - math.exp(-evidence / self.softness)
+
+    def _rank(self, content: list[str], limit: int, is_question: bool) -> list[Candidate]:
+        evidence, hits = self._score(content)
+        # A question leans towards the FAQ; a statement towards a report.
+        lean = "faq" if is_question else "service"
+        # Words the pack has never seen count against a match: «قیمت دلار» is not about fees.
+        expected_hits = min(len(content), 3)
+        scored = []
+        for index, value in evidence.items():
+            entry = self._entries[index]
+            if entry.kind == lean:
+                value *= 1.2
+            coverage = min(1.0, hits[index] / expected_hits)
+            scored.append((self._confidence(value) * coverage**0.5, index))
+        scored.sort(reverse=True)
+        return [
+            Candidate(self._entries[i].kind, self._entries[i].key, score)
+            for score, i in scored[:limit]
+        ]
+
+    # -- the decision ----------------------------------------------------------------------
+    def classify(self, text: str) -> Intent:
+        clean = normalize(ascii_digits(text or ""))
+        code = TRACKING_CODE.search(clean)
+        if code:
+            return Intent("status", 1.0, tracking_code=code.group(1), confident=True)
+
+        tokens = [t for t in match_tokens(clean)[:MAX_TOKENS] if not t.isdigit()]
+        content = [t for t in tokens if t not in _NOT_TOPICAL]
+        informative = [t for t in content if t not in GREETING_WORDS]
+        has_greeting = any(t in GREETING_WORDS for t in tokens)
+        is_question = any(t in QUESTION_WORDS for t in tokens)
+
+        ranked = self._rank(informative, 5, is_question) if informative else []
+        top = ranked[0] if ranked else None
+        top_score = top.score if top else 0.0
+        alternatives = tuple(ranked[1:4])
+
+        asks_status = any(t in STATUS_WORDS for t in tokens) and any(
+            t in STATUS_ASK_WORDS for t in tokens
+        )
+        if asks_status and top_score < 0.75:
+            return Intent("status", 0.8, alternatives=tuple(ranked[:3]), confident=True)
+        if has_greeting and (not informative or (len(informative) <= 2 and top_score < self.threshold)):
+            return Intent("greeting", 1.0 if not informative else 1 - top_score, confident=True)
+        if top is None or top_score < self.unknown_below:
+            return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
+
+        second = alternatives[0].score if alternatives else 0.0
+        confident = top_score >= self.threshold and (top_score - second) >= self.margin
+        if top.kind == "faq":
+            return Intent("faq", top_score, faq_id=top.key, alternatives=alternatives,
+                          confident=confident)
+        service = self.pack.service_by_code[top.key]
+        return Intent(
+            "service",
+            top_score,
+            code=top.key,
+            urgent=service.urgent,
+            referral=service.jurisdiction if service.is_referral else None,
+            alternatives=alternatives,
+            confident=confident,
+        )

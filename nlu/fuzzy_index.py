@@ -1,0 +1,91 @@
+"""A vocabulary that finds a misspelt word's neighbours without scanning the vocabulary.
+
+Symmetric-deletion candidates (as in SymSpell): every term is indexed under the strings made by
+deleting one letter (two for long words); a query word generates the same deletions and meets
+its neighbours in a few dictionary look-ups. rapidfuzz then scores each candidate, so the cost
+grows with the length of the word, not with the size of the city pack.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+MIN_FUZZY_LEN = 4  # shorter words only match exactly: one letter changes their meaning
+# Suffixes of spoken Persian a word may carry that the pack's written form does not.
+_QUERY_SUFFIXES = (
+    "هاشون", "هامون", "هاتون", "هایشان", "هایمان", "هایتان", "هایی", "های", "ها",
+    "ارو", "اشو", "امو", "رو", "را", "شون", "مون", "تون", "شان", "مان", "تان",
+    "ام", "ات", "اش", "ای", "یم", "ید", "ین", "ند", "ن", "ی", "ه", "م", "ت", "ش", "ا",
+)
+
+
+_SUFFIX_SET = frozenset(_QUERY_SUFFIXES)
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
+
+
+def _depth(word: str) -> int:
+    if len(word) < MIN_FUZZY_LEN:
+        return 0
+    return 1 if len(word) < 7 else 2
+
+
+def light_stem(word: str) -> str:
+    """The written plural and clitic forms the pack itself uses: «چاله‌ها» → «چاله»."""
+    for suffix in ("هایی", "های", "ها"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            return word[: -len(suffix)]
+    if word.endswith("هی") and len(word) > 3:  # «کوچه‌ی» (ezafe)
+        return word[:-1]
+    return word
+
+
+class FuzzyVocab:
+    def __init__(self, terms: Iterable[str], cutoff: float = 78.0) -> None:
+        self.terms = frozenset(terms)
+        self.cutoff = cutoff
+        self._by_deletion: dict[str, set[str]] = defaultdict(set)
+        for term in self.terms:
+            for variant in _deletions(term, _depth(term)):
+                self._by_deletion[variant].add(term)
+        self.lookup = lru_cache(maxsize=50_000)(self._lookup)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.terms
+
+    def _lookup(self, word: str) -> tuple[tuple[str, float], ...]:
+        """Terms near ``word`` with a similarity in (0, 1], best first."""
+        if word in self.terms:
+            return ((word, 1.0),)
+        found: dict[str, float] = {}
+        # Spoken suffixes and verb endings: «آشغالارو» → «آشغال», «دزدیدن» → «دزدی».
+        for cut in range(1, min(5, len(word) - 2)):
+            stem, rest = word[:-cut], word[-cut:]
+            if stem in self.terms:
+                similarity = 0.9 if rest in _SUFFIX_SET else 0.95 - 0.1 * cut
+                found[stem] = max(found.get(stem, 0.0), similarity)
+                break
+        if len(word) >= MIN_FUZZY_LEN:
+            candidates: set[str] = set()
+            for variant in _deletions(word, _depth(word)):
+                candidates |= self._by_deletion.get(variant, set())
+            for term in candidates:
+                if len(term) < MIN_FUZZY_LEN:
+                    continue
+                score = fuzz.ratio(word, term, score_cutoff=self.cutoff)
+                if score:
+                    # A near miss is weaker evidence than the word itself.
+                    similarity = 0.4 + 0.5 * (score - self.cutoff) / (100.0 - self.cutoff)
+                    found[term] = max(found.get(term, 0.0), similarity)
+        return tuple(sorted(found.items(), key=lambda item: -item[1])[:4])

@@ -1,0 +1,1 @@
+"""Tickets, citizens, timelines, dedup records and the reply outbox (tortoise-orm)."""

@@ -1,0 +1,141 @@
+"""Database models. Times are stored in UTC; what people see is converted to Jalali/Tehran."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    REFERRED = "referred"
+    REOPENED = "reopened"
+
+
+class Citizen(Model):
+    # Someone who wrote to us on one channel. No identity check: the messenger id is enough.
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    user_id = fields.CharField(max_length=128)
+    # Only set when the citizen taps "share my number"; never shown to a unit without consent.
+    phone = fields.CharField(max_length=32, null=True)
+    display_name = fields.CharField(max_length=128, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "citizen"
+        unique_together = (("channel", "user_id"),)
+
+
+class Ticket(Model):
+    id = fields.IntField(primary_key=True)
+    tracking_code = fields.CharField(max_length=8, unique=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "peygir.Citizen", related_name="tickets", on_delete=fields.RESTRICT
+    )
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    service_code = fields.CharField(max_length=64, db_index=True)
+    description = fields.TextField()
+    transcript = fields.TextField(null=True)
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    address = fields.CharField(max_length=512, null=True)
+    status = fields.CharEnumField(TicketStatus, max_length=16, default=TicketStatus.NEW)
+    urgent = fields.BooleanField(default=False)
+    onsite_due = fields.DatetimeField(null=True)
+    answer_due = fields.DatetimeField()
+    deep_link = fields.CharField(max_length=128, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "ticket"
+
+
+class TicketEvent(Model):
+    # One line of a ticket's timeline: who did what, when, with a note.
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="events", on_delete=fields.CASCADE
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+    actor = fields.CharField(max_length=64)
+    from_status = fields.CharField(max_length=16, null=True)
+    to_status = fields.CharField(max_length=16, null=True)
+    note = fields.TextField(default="")
+
+    class Meta:
+        table = "ticket_event"
+
+
+class Attachment(Model):
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="attachments", null=True, on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    kind = fields.CharField(max_length=16)  # voice, audio, photo, video, video_note, document
+    file_ref = fields.CharField(max_length=512)
+    mime = fields.CharField(max_length=128, null=True)
+    size = fields.IntField(null=True)
+    duration = fields.FloatField(null=True)
+    path = fields.CharField(max_length=512, null=True)
+    sha256 = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "attachment"
+
+
+class ProcessedUpdate(Model):
+    # A messenger update we have handled; written in the same transaction as its effects.
+
+    id = fields.IntField(primary_key=True)
+    dedup_key = fields.CharField(max_length=191, unique=True)
+    processed_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "processed_update"
+
+
+class OutboxMessage(Model):
+    # A reply waiting to be sent; a sender marks it sent once, so a crash sends none twice.
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+        indexes = (("channel", "chat_id", "sent_at"),)
+
+
+class ChatState(Model):
+    # The dialogue's memory of one chat (a half-made report survives a restart).
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    state = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "chat_state"
+        unique_together = (("channel", "chat_id"),)
