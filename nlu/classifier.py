@@ -5,7 +5,8 @@ and names count most, examples less, descriptions least) and an inverse document
 A message's words are looked up in a :class:`FuzzyVocab` (typos, spoken suffixes, sound-alike
 letters), only entries that share a term are scored, and the summed evidence is squashed into
 a confidence in [0, 1). ``threshold`` decides between acting and asking; ``margin`` says how
-far ahead the best entry must be before we act on it without offering alternatives.
+far ahead (as a fraction of its own score) the best entry must be before we act on it
+without offering alternatives.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 from config.pack import Pack
@@ -31,6 +33,7 @@ from nlu.normalize import ascii_digits, match_tokens, normalize
 Kind = Literal["service", "faq", "status", "greeting", "unknown"]
 
 TRACKING_CODE = re.compile(r"(?<!\d)(\d{8})(?!\d)")
+WHAT_BECAME_OF = re.compile(r"چی\s?شد|چه\s?شد|کجا\s?رسید")
 
 # Field weights: how much a word in this field says about the entry.
 W_KEYWORD = 1.0
@@ -97,9 +100,9 @@ class Classifier:
     def __init__(
         self,
         pack: Pack,
-        threshold: float = 0.45,
+        threshold: float = 0.40,
         unknown_below: float = 0.30,
-        margin: float = 0.12,
+        margin: float = 0.2,
         softness: float = 1.5,
     ) -> None:
         self.pack = pack
@@ -120,7 +123,7 @@ class Classifier:
                         posting = postings[form]
                         posting[index] = max(posting.get(index, 0.0), weight)
                 if phrase:
-                    for pair in zip(terms, terms[1:], strict=False):
+                    for pair in pairwise(terms):
                         phrases[pair][index] = W_PHRASE
 
         for service in pack.services:
@@ -177,7 +180,7 @@ class Classifier:
                 hits[index] += 1
         # Phrase bonus: two matched words that stand together in a keyword or a name.
         heads = [found[0][0] for found in matched if found]
-        for pair in zip(heads, heads[1:], strict=False):
+        for pair in pairwise(heads):
             for index, bonus in self._phrases.get(pair, ()):
                 evidence[index] += bonus
         return evidence, hits
@@ -222,18 +225,19 @@ class Classifier:
         top_score = top.score if top else 0.0
         alternatives = tuple(ranked[1:4])
 
-        asks_status = any(t in STATUS_WORDS for t in tokens) and any(
-            t in STATUS_ASK_WORDS for t in tokens
+        asks_status = any(t in STATUS_WORDS for t in tokens) and (
+            any(t in STATUS_ASK_WORDS for t in tokens) or bool(WHAT_BECAME_OF.search(clean))
         )
         if asks_status and top_score < 0.75:
             return Intent("status", 0.8, alternatives=tuple(ranked[:3]), confident=True)
-        if has_greeting and (not informative or (len(informative) <= 2 and top_score < self.threshold)):
+        barely_informative = len(informative) <= 2 and top_score < self.threshold
+        if has_greeting and (not informative or barely_informative):
             return Intent("greeting", 1.0 if not informative else 1 - top_score, confident=True)
         if top is None or top_score < self.unknown_below:
             return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
 
         second = alternatives[0].score if alternatives else 0.0
-        confident = top_score >= self.threshold and (top_score - second) >= self.margin
+        confident = top_score >= self.threshold and (top_score - second) >= self.margin * top_score
         if top.kind == "faq":
             return Intent("faq", top_score, faq_id=top.key, alternatives=alternatives,
                           confident=confident)

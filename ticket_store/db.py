@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.api import migrate
 
 APP = "peygir"
@@ -25,17 +28,42 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+async def _migrate(config: dict[str, Any]) -> None:
+    try:
+        await migrate(config=config)
+    finally:
+        await Tortoise.close_connections()
+
+
 async def open_db(database_url: str, *, upgrade: bool = True) -> None:
-    """Apply pending migrations (an upgrade keeps the data), then connect the models."""
+    """Apply pending migrations (an upgrade keeps the data), then connect the models.
+
+    The connection is process-wide (tortoise's global fallback context), so web requests,
+    bots and workers running in other tasks all see it.
+    """
+    await close_db()
     config = tortoise_config(database_url)
     if upgrade:
-        await migrate(config=config)
-        await Tortoise.close_connections()
-    await Tortoise.init(config=config, _enable_global_fallback=True)
+        # In a task of its own: the migrator's tortoise context stays inside that task.
+        await asyncio.create_task(_migrate(config))
+    context = TortoiseContext()
+    with context:  # current while the models are bound; global fallback afterwards
+        try:
+            await context.init(config=config, _enable_global_fallback=True)
+        except Exception:
+            await context.close_connections()
+            raise
 
 
 async def close_db() -> None:
+    """Close the connections and forget the models' binding, so another database can follow."""
+    if get_current_context() is None:
+        return
+    await Tortoise._reset_apps()
     await Tortoise.close_connections()
+    # tortoise caches each model's INSERT by connection *name*; a later database of another
+    # dialect under the same name would reuse SQLite's placeholders on PostgreSQL.
+    EXECUTOR_CACHE.clear()
 
 
 # For tortoise's own CLI: `tortoise -c ticket_store.db.TORTOISE_ORM makemigrations`.

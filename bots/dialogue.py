@@ -1,0 +1,314 @@
+"""The conversation, channel-agnostic: one :class:`IncomingMessage` in, replies out.
+
+Everything an update changes (its dedup record, the chat's state, a new ticket and the
+replies in the outbox) is written in one transaction, so an update handled twice changes
+nothing the second time and a crash half-way leaves no half-filed report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from bots import texts
+from bots.messages import Button, IncomingMessage, Location, Reply
+from bots.persian import STATUS_LABELS, jalali, to_persian_digits
+from config.pack import Pack
+from nlu.classifier import Classifier, Intent
+from nlu.normalize import ascii_digits, normalize
+from ticket_store import store
+from ticket_store.deadlines import Deadlines
+
+log = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 4000  # characters kept of one report; a 20,000-character paste is cut here
+_YES = {"بله", "بلی", "آره", "اره", "آری", "ثبت", "ثبت کن", "تایید", "تأیید", "باشه", "اوکی",
+        "ok", "okay", "yes", "درسته", "صحیحه"}
+_NO = {"نه", "خیر", "لغو", "انصراف", "نمیخوام", "نمی‌خوام", "no", "cancel", "بیخیال"}
+_THANKS = ("ممنون", "مرسی", "متشکر", "سپاس", "تشکر", "دستتون", "دستت", "لطف کردید", "thanks")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dialogue:
+    def __init__(
+        self,
+        pack: Pack,
+        classifier: Classifier | None = None,
+        deadlines: Deadlines | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        timezone: str = "Asia/Tehran",
+    ) -> None:
+        self.pack = pack
+        self.classifier = classifier or Classifier(pack)
+        self.deadlines = deadlines or Deadlines()
+        self.clock = clock
+        self.timezone = timezone
+
+    async def handle(self, message: IncomingMessage) -> list[Reply]:
+        """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
+        async with in_transaction():
+            if not await store.claim_update(message.dedup_key):
+                log.info("update %s seen before; ignored", message.dedup_key)
+                return []
+            state = await store.load_state(message.channel, message.chat_id)
+            replies = await self._respond(message, state)
+            await store.save_state(message.channel, message.chat_id, state)
+            replies = [_citizen_facing(r) for r in replies]
+            for reply in replies:
+                await store.enqueue(message.channel, message.chat_id, reply)
+        return replies
+
+    # -- routing of one update ---------------------------------------------------------------
+    async def _respond(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+        if msg.start_payload is not None or msg.text.strip() in ("/start", "/help"):
+            return self._start(msg.start_payload, state)
+        if msg.callback_data:
+            return await self._callback(msg, msg.callback_data, state)
+        if msg.location:
+            return self._location(msg.location, state)
+        text = msg.text or ""
+        if not text.strip():
+            return [Reply(texts.ATTACHMENT_LATER if msg.attachments else texts.EMPTY)]
+        clean = normalize(text)
+        if not any(ch.isalpha() or ch.isdigit() for ch in clean):
+            return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
+        return await self._text(msg, clean, state)
+
+    def _start(self, payload: str | None, state: dict[str, Any]) -> list[Reply]:
+        state.clear()
+        if payload:
+            state["deep_link"] = payload[:128]
+            if payload.startswith("staff_"):
+                return [Reply(texts.STAFF_FEEDBACK)]
+        return [Reply(texts.WELCOME)]
+
+    async def _text(self, msg: IncomingMessage, clean: str, state: dict[str, Any]) -> list[Reply]:
+        stage = state.get("stage")
+        short = ascii_digits(clean).strip(" .!؟?").lower()
+        if stage == "confirm":
+            if short in _YES:
+                return await self._file(msg, state)
+            if short in _NO:
+                return self._cancel(state)
+        if stage == "choose" and short.isdigit():
+            candidates = state.get("draft", {}).get("candidates", [])
+            pick = int(short) - 1
+            if 0 <= pick < len(candidates):
+                return await self._callback(msg, candidates[pick], state)
+        if stage == "location":
+            if short in _NO:
+                return self._cancel(state)
+            intent = self.classifier.classify(clean)
+            # While we wait for an address, text is the address unless it is clearly not one.
+            if intent.kind in ("service", "unknown", "greeting") or not intent.confident:
+                state["draft"]["address"] = clean[:500]
+                return self._advance(state)
+            return await self._intent(msg, clean, intent, state)
+        return await self._intent(msg, clean, self.classifier.classify(clean), state)
+
+    async def _intent(
+        self, msg: IncomingMessage, clean: str, intent: Intent, state: dict[str, Any]
+    ) -> list[Reply]:
+        if intent.kind == "status":
+            return await self._status(msg, intent.tracking_code)
+        if intent.kind == "greeting":
+            thanks = any(word in clean for word in _THANKS)
+            return [Reply(texts.THANKS if thanks else texts.GREETING)]
+        if intent.kind == "unknown":
+            return [Reply(texts.NOT_UNDERSTOOD)]
+        if not intent.confident:
+            return self._offer_choices(clean, intent, state)
+        if intent.kind == "faq" and intent.faq_id:
+            return [self._faq_answer(intent.faq_id)]
+        assert intent.code is not None
+        return self._service_chosen(clean, intent.code, state, fresh=True)
+
+    # -- services and drafts -----------------------------------------------------------------
+    def _offer_choices(self, clean: str, intent: Intent, state: dict[str, Any]) -> list[Reply]:
+        options: list[tuple[str, str]] = []
+        top_key = intent.code or intent.faq_id
+        if top_key:
+            options.append((intent.kind, top_key))
+        options += [(c.kind, c.key) for c in intent.alternatives[:2]]
+        rows = tuple((self._choice_button(kind, key),) for kind, key in options)
+        rows += ((Button(texts.NONE_OF_THESE, "svc:none"),),)
+        state["stage"] = "choose"
+        state["draft"] = {"text": clean[:MAX_DESCRIPTION],
+                          "candidates": [b[0].data for b in rows[:-1]]}
+        return [Reply(texts.PICK_ONE, buttons=rows)]
+
+    def _choice_button(self, kind: str, key: str) -> Button:
+        if kind == "faq":
+            return Button(self.pack.faq_by_id[key].question, f"faq:{key}")
+        return Button(self.pack.service_by_code[key].service_name, f"svc:{key}")
+
+    def _service_chosen(
+        self, clean: str, code: str, state: dict[str, Any], fresh: bool
+    ) -> list[Reply]:
+        service = self.pack.service_by_code[code]
+        if service.is_referral:
+            state.pop("draft", None)
+            state["stage"] = "idle"
+            template = texts.REFERRAL if service.referral_phone else texts.REFERRAL_NO_PHONE
+            return [Reply(template.format(service=service.service_name,
+                                          body=service.referral_body,
+                                          phone=service.referral_phone))]
+        draft = state.get("draft") if not fresh else None
+        draft = dict(draft or {})
+        if fresh or "text" not in draft:
+            draft["text"] = clean[:MAX_DESCRIPTION]
+        if state.get("pending_location") and "lat" not in draft:
+            draft.update(state.pop("pending_location"))
+        draft["service"] = code
+        draft.pop("candidates", None)
+        state["draft"] = draft
+        replies = [Reply(texts.URGENT_NOTE)] if service.urgent else []
+        return replies + self._advance(state)
+
+    def _advance(self, state: dict[str, Any]) -> list[Reply]:
+        draft = state["draft"]
+        has_place = "lat" in draft or draft.get("address") or draft.get("no_location")
+        if not has_place:
+            state["stage"] = "location"
+            return [Reply(
+                texts.ASK_LOCATION,
+                buttons=((Button(texts.SKIP_LOCATION, "loc:skip"),),),
+                request_location=True,
+            )]
+        state["stage"] = "confirm"
+        service = self.pack.service_by_code[draft["service"]]
+        lines = [f"موضوع: {service.service_name}", f"شرح: {_shorten(draft['text'], 300)}"]
+        if "lat" in draft:
+            lines.append("موقعیت: دریافت شد")
+        if draft.get("address"):
+            lines.append(f"نشانی: {_shorten(draft['address'], 200)}")
+        lines.append(texts.CONFIRM_QUESTION)
+        return [Reply("\n".join(lines), buttons=(
+            (Button(texts.CONFIRM, "confirm"),),
+            (Button(texts.CHANGE_SERVICE, "change"), Button(texts.CANCEL, "cancel")),
+        ))]
+
+    def _location(self, location: Location, state: dict[str, Any]) -> list[Reply]:
+        place = {"lat": location.lat, "lon": location.lon}
+        if state.get("draft", {}).get("service"):
+            state["draft"].update(place)
+            return self._advance(state)
+        state["pending_location"] = place
+        return [Reply(texts.LOCATION_RECEIVED)]
+
+    def _cancel(self, state: dict[str, Any]) -> list[Reply]:
+        state.pop("draft", None)
+        state["stage"] = "idle"
+        return [Reply(texts.CANCELLED)]
+
+    async def _file(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+        draft = state.get("draft") or {}
+        code = draft.get("service")
+        if not code:
+            state["stage"] = "idle"
+            return [Reply(texts.NOTHING_TO_CONFIRM)]
+        service = self.pack.service_by_code[code]
+        citizen = await store.citizen_for(msg.channel, msg.user_id)
+        location = Location(draft["lat"], draft["lon"]) if "lat" in draft else None
+        ticket = await store.file_ticket(
+            citizen, msg.channel, msg.chat_id,
+            store.NewTicket(
+                service_code=code, description=draft["text"], urgent=service.urgent,
+                location=location, address=draft.get("address"),
+                deep_link=state.get("deep_link"),
+            ),
+            now=self.clock(), deadlines=self.deadlines,
+        )
+        state.pop("draft", None)
+        state.pop("deep_link", None)
+        state["stage"] = "idle"
+        text = texts.FILED.format(code=ticket.tracking_code, service=service.service_name)
+        if ticket.urgent and ticket.onsite_due:
+            deadline = texts.DEADLINE_URGENT.format(
+                onsite=jalali(ticket.onsite_due, self.timezone),
+                answer=jalali(ticket.answer_due, self.timezone),
+            )
+        else:
+            deadline = texts.DEADLINE_NORMAL.format(answer=jalali(ticket.answer_due, self.timezone))
+        return [Reply(f"{text}\n{deadline}\n{texts.KEEP_CODE}")]
+
+    # -- callbacks ---------------------------------------------------------------------------
+    async def _callback(self, msg: IncomingMessage, data: str, state: dict[str, Any]
+                        ) -> list[Reply]:
+        action, _, arg = data.partition(":")
+        draft = state.get("draft") or {}
+        if action == "svc" and arg == "none":
+            state.pop("draft", None)
+            state["stage"] = "idle"
+            return [Reply(texts.DESCRIBE_AGAIN)]
+        if action == "svc" and arg in self.pack.service_by_code:
+            return self._service_chosen(draft.get("text", ""), arg, state, fresh=False)
+        if action == "faq" and arg in self.pack.faq_by_id:
+            state.pop("draft", None)
+            state["stage"] = "idle"
+            return [self._faq_answer(arg)]
+        if action == "loc" and arg == "skip" and draft.get("service"):
+            draft["no_location"] = True
+            return self._advance(state)
+        if action == "confirm":
+            return await self._file(msg, state)
+        if action == "cancel":
+            return self._cancel(state)
+        if action == "change" and draft.get("text"):
+            intent = self.classifier.classify(draft["text"])
+            return self._offer_choices(draft["text"], intent, state)
+        # An old button from an earlier conversation: say what we can do instead of failing.
+        return [Reply(texts.NOTHING_TO_CONFIRM)]
+
+    # -- answers -----------------------------------------------------------------------------
+    def _faq_answer(self, faq_id: str) -> Reply:
+        return Reply(self.pack.faq_by_id[faq_id].answer)
+
+    async def _status(self, msg: IncomingMessage, code: str | None) -> list[Reply]:
+        if not code:
+            recent = await store.recent_tickets(msg.channel, msg.chat_id)
+            if not recent:
+                return [Reply(texts.ASK_CODE)]
+            lines = [texts.ASK_CODE, texts.YOUR_RECENT] + [
+                f"• {t.tracking_code}: {STATUS_LABELS.get(t.status, t.status)}" for t in recent
+            ]
+            return [Reply("\n".join(lines))]
+        ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
+        if ticket is None:
+            return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
+        service = self.pack.service_by_code.get(ticket.service_code)
+        lines = [texts.STATUS.format(
+            code=ticket.tracking_code,
+            status=STATUS_LABELS.get(ticket.status, ticket.status),
+            service=service.service_name if service else ticket.service_code,
+            created=jalali(ticket.created_at, self.timezone),
+        ), texts.STATUS_TIMELINE]
+        for event in await store.timeline(ticket):
+            label = STATUS_LABELS.get(event.to_status or "", "")
+            note = f" ({event.note})" if event.note else ""
+            lines.append(f"• {jalali(event.at, self.timezone)}: {label}{note}")
+        return [Reply("\n".join(lines))]
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _looks_binary(text: str) -> bool:
+    odd = sum(1 for ch in text if ch == "\ufffd" or (not ch.isprintable() and ch not in "\n\t"))
+    return odd > len(text) * 0.1
+
+
+def _citizen_facing(reply: Reply) -> Reply:
+    """Persian digits in everything a citizen reads (button data stays as it is)."""
+    buttons = tuple(
+        tuple(Button(to_persian_digits(b.label), b.data) for b in row) for row in reply.buttons
+    )
+    return Reply(to_persian_digits(reply.text), buttons, reply.request_location, reply.photos)

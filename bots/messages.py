@@ -1,0 +1,92 @@
+"""The one message type every channel speaks, and the reply the dialogue gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+AttachmentKind = Literal["voice", "audio", "photo", "video", "video_note", "document"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: AttachmentKind
+    file_ref: str  # the channel's own id or URL for fetching the file
+    mime: str | None = None
+    size: int | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Only present when the citizen chose to share their number."""
+
+    phone: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    channel: str
+    chat_id: str
+    user_id: str
+    message_id: str
+    dedup_key: str  # channel + update id: the same update twice has the same key
+    text: str = ""  # text or caption
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+    contact: Contact | None = None
+    callback_data: str | None = None
+    start_payload: str | None = None  # a deep link: /start <payload>
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    request_location: bool = False
+    photos: tuple[str, ...] = ()
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in self.buttons],
+            "request_location": self.request_location,
+            "photos": list(self.photos),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Reply:
+        return cls(
+            text=payload["text"],
+            buttons=tuple(
+                tuple(Button(b["label"], b["data"]) for b in row)
+                for row in payload.get("buttons", [])
+            ),
+            request_location=bool(payload.get("request_location")),
+            photos=tuple(payload.get("photos", [])),
+        )
+
+    def plain_text(self) -> str:
+        """The same reply for a channel without buttons: numbered choices to answer with."""
+        choices = [b for row in self.buttons for b in row]
+        if not choices:
+            return self.text
+        from nlu.normalize import persian_digits
+
+        lines = [f"{persian_digits(str(i))}. {b.label}" for i, b in enumerate(choices, 1)]
+        return self.text + "\n\n" + "\n".join(lines)

@@ -1,0 +1,42 @@
+"""What citizens read: Jalali dates in Tehran time, Persian digits, Persian status names."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import jdatetime
+
+from nlu.normalize import persian_digits
+
+_JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور",
+                  "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
+
+STATUS_LABELS = {
+    "new": "ثبت شده، در انتظار بررسی",
+    "assigned": "ارجاع به واحد اجرایی",
+    "in_progress": "در حال انجام",
+    "resolved": "انجام شده",
+    "closed": "بسته شده",
+    "rejected": "امکان انجام ندارد",
+    "referred": "ارجاع به دستگاه مسئول",
+    "reopened": "بازگشایی برای اصلاح",
+}
+
+# Digits inside Latin words, links or codes stay ASCII; the rest become Persian.
+_FREE_DIGITS = re.compile(r"(?<![A-Za-z0-9/:._\-=?&%#])\d+(?![A-Za-z/_\-=&%#])")
+
+
+def to_persian_digits(text: str) -> str:
+    return _FREE_DIGITS.sub(lambda m: persian_digits(m.group(0)), text)
+
+
+def jalali(moment: datetime, tz: str = "Asia/Tehran", with_time: bool = True) -> str:
+    """«۲ آذر ۱۴۰۵، ساعت ۱۴:۳۰» for an aware datetime."""
+    local = moment.astimezone(ZoneInfo(tz))
+    j = jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
+    text = f"{j.day} {_JALALI_MONTHS[j.month - 1]} {j.year}"
+    if with_time:
+        text += f"، ساعت {local.hour:02d}:{local.minute:02d}"
+    return persian_digits(text)

@@ -1,0 +1,49 @@
+"""An in-process channel: tests talk to the real dialogue and database through it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from bots.dialogue import Dialogue
+from bots.messages import IncomingMessage, Location, Reply
+from ticket_store import store
+
+CHANNEL = "memory"
+
+
+@dataclass
+class MemoryChannel:
+    dialogue: Dialogue
+    name: str = CHANNEL
+    inbox: dict[str, list[Reply]] = field(default_factory=dict)  # what each chat received
+    _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def message(
+        self, chat: str, text: str = "", *, callback: str | None = None,
+        location: tuple[float, float] | None = None, start: str | None = None,
+        update_id: int | None = None,
+    ) -> IncomingMessage:
+        update = update_id if update_id is not None else next(self._update_ids)
+        return IncomingMessage(
+            channel=self.name, chat_id=chat, user_id=chat, message_id=str(update),
+            dedup_key=f"{self.name}:{update}", text=text, callback_data=callback,
+            location=Location(*location) if location else None, start_payload=start,
+        )
+
+    async def send(self, message: IncomingMessage) -> list[Reply]:
+        """Deliver one update and return what reached the chat through the outbox."""
+        await self.dialogue.handle(message)
+        return await self.flush(message.chat_id)
+
+    async def say(self, chat: str, text: str = "", **kwargs: object) -> list[Reply]:
+        return await self.send(self.message(chat, text, **kwargs))  # type: ignore[arg-type]
+
+    async def flush(self, chat: str | None = None) -> list[Reply]:
+        delivered: list[Reply] = []
+        for row in await store.pending(self.name, chat):
+            if await store.mark_sent(row):
+                reply = Reply.from_payload(row.payload)
+                self.inbox.setdefault(row.chat_id, []).append(reply)
+                delivered.append(reply)
+        return delivered

@@ -1,0 +1,40 @@
+"""Settings from the environment or a ``.env`` file, all prefixed ``PEYGIR_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PEYGIR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite://./peygir.db"
+    pack: Path | None = None  # a pack folder; None means the built-in pack in config/pack
+    web_host: str = "127.0.0.1"
+    web_port: int = 8137
+    media_dir: Path = Path("./media")
+    timezone: str = "Asia/Tehran"  # what citizens and staff see; the database keeps UTC
+
+    telegram_token: SecretStr | None = None
+    telegram_api: str = "https://api.telegram.org"
+    bale_token: SecretStr | None = None
+    bale_api: str = "https://tapi.bale.ai"
+    whisper_model: str = "base"
+    open311_keys: str = ""  # comma-separated API keys
+    instagram_username: str | None = None
+    instagram_password: SecretStr | None = None
+    eitaa_token: SecretStr | None = None
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @property
+    def open311_key_list(self) -> list[str]:
+        return [k.strip() for k in self.open311_keys.split(",") if k.strip()]

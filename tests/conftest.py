@@ -1,0 +1,107 @@
+"""Shared fixtures: the two packs, and a real database (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bots.dialogue import Dialogue
+from channels.memory import MemoryChannel
+from config.pack import Pack, load_pack
+from nlu.classifier import Classifier
+from ticket_store.db import close_db, open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("PEYGIR_SHARED", ROOT.parent / "shared"))
+EVAL_PACK = SHARED / "eval" / "pack"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+PG_ADMIN = os.environ.get("PEYGIR_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def default_pack() -> Pack:
+    return load_pack()
+
+
+@pytest.fixture(scope="session")
+def eval_pack() -> Pack:
+    if not EVAL_PACK.is_dir():
+        pytest.skip(f"the evaluation pack is not at {EVAL_PACK}")
+    return load_pack(EVAL_PACK)
+
+
+@pytest.fixture(scope="session")
+def eval_classifier(eval_pack: Pack) -> Classifier:
+    return Classifier(eval_pack)
+
+
+@pytest.fixture(scope="session")
+def default_classifier(default_pack: Pack) -> Classifier:
+    return Classifier(default_pack)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test run, dropped at the end."""
+    name = f"peygir_test_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def run(sql: str) -> None:
+        # Its own thread and loop: this fixture may be first asked for inside a running loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin(sql)).result()
+
+    run(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _reset_postgres(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind; the test opens it (and may reopen it)."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'peygir.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        await _reset_postgres(url)
+        yield url
+    await close_db()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """A migrated, connected database of each kind."""
+    await open_db(database_url)
+    yield database_url
+
+
+@pytest.fixture
+def dialogue(db: str, default_pack: Pack, default_classifier: Classifier) -> Dialogue:
+    return Dialogue(default_pack, default_classifier)
+
+
+@pytest.fixture
+def chat(dialogue: Dialogue) -> MemoryChannel:
+    return MemoryChannel(dialogue)

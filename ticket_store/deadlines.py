@@ -1,0 +1,19 @@
+"""The deadlines a 137 centre holds its units to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    urgent_onsite: timedelta = timedelta(hours=2)
+    urgent_answer: timedelta = timedelta(hours=24)
+    first_answer: timedelta = timedelta(hours=120)
+
+    def due(self, urgent: bool, now: datetime) -> tuple[datetime | None, datetime]:
+        """(on site by, answered by) for a ticket filed at ``now``."""
+        if urgent:
+            return now + self.urgent_onsite, now + self.urgent_answer
+        return None, now + self.first_answer

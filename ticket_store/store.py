@@ -1,0 +1,139 @@
+"""Queries the dialogue and the web app need. Call inside ``in_transaction()`` where the
+effects must land together (the dedup record, the ticket and its replies)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bots.messages import Location, Reply
+from ticket_store.deadlines import Deadlines
+from ticket_store.models import (
+    ChatState,
+    Citizen,
+    OutboxMessage,
+    ProcessedUpdate,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+CITIZEN_ACTOR = "citizen"
+
+
+def new_tracking_code() -> str:
+    """Eight random digits, never starting with 0: unguessable and easy to read out."""
+    return str(10_000_000 + secrets.randbelow(90_000_000))
+
+
+async def claim_update(dedup_key: str) -> bool:
+    """Record that an update is being handled; False if it was handled before."""
+    if await ProcessedUpdate.exists(dedup_key=dedup_key):
+        return False
+    try:
+        async with in_transaction():  # a savepoint: a racing duplicate fails alone
+            await ProcessedUpdate.create(dedup_key=dedup_key)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def citizen_for(channel: str, user_id: str) -> Citizen:
+    citizen, _ = await Citizen.get_or_create(channel=channel, user_id=user_id)
+    return citizen
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    service_code: str
+    description: str
+    urgent: bool
+    location: Location | None = None
+    address: str | None = None
+    transcript: str | None = None
+    deep_link: str | None = None
+
+
+async def file_ticket(
+    citizen: Citizen, channel: str, chat_id: str, draft: NewTicket, now: datetime,
+    deadlines: Deadlines,
+) -> Ticket:
+    onsite_due, answer_due = deadlines.due(draft.urgent, now)
+    for _ in range(20):
+        code = new_tracking_code()
+        if not await Ticket.exists(tracking_code=code):
+            break
+    ticket = await Ticket.create(
+        tracking_code=code,
+        citizen=citizen,
+        channel=channel,
+        chat_id=chat_id,
+        service_code=draft.service_code,
+        description=draft.description,
+        transcript=draft.transcript,
+        latitude=draft.location.lat if draft.location else None,
+        longitude=draft.location.lon if draft.location else None,
+        address=draft.address,
+        urgent=draft.urgent,
+        onsite_due=onsite_due,
+        answer_due=answer_due,
+        deep_link=draft.deep_link,
+        status=TicketStatus.NEW,
+    )
+    await TicketEvent.create(
+        ticket=ticket, actor=CITIZEN_ACTOR, to_status=TicketStatus.NEW.value,
+        note=f"ثبت از {channel}",
+    )
+    return ticket
+
+
+async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Ticket | None:
+    """A ticket by its code, but only for the chat that filed it."""
+    return await Ticket.get_or_none(tracking_code=tracking_code, channel=channel, chat_id=chat_id)
+
+
+async def recent_tickets(channel: str, chat_id: str, limit: int = 3) -> list[Ticket]:
+    return await Ticket.filter(channel=channel, chat_id=chat_id).order_by("-id").limit(limit)
+
+
+async def timeline(ticket: Ticket) -> list[TicketEvent]:
+    return await TicketEvent.filter(ticket=ticket).order_by("at", "id")
+
+
+# -- chat state ------------------------------------------------------------------------------
+async def load_state(channel: str, chat_id: str) -> dict[str, Any]:
+    row = await ChatState.get_or_none(channel=channel, chat_id=chat_id)
+    return dict(row.state) if row else {}
+
+
+async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
+    updated = await ChatState.filter(channel=channel, chat_id=chat_id).update(state=state)
+    if not updated:
+        await ChatState.create(channel=channel, chat_id=chat_id, state=state)
+
+
+# -- outbox ----------------------------------------------------------------------------------
+async def enqueue(channel: str, chat_id: str, reply: Reply) -> OutboxMessage:
+    return await OutboxMessage.create(channel=channel, chat_id=chat_id, payload=reply.to_payload())
+
+
+async def pending(
+    channel: str, chat_id: str | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    query = OutboxMessage.filter(channel=channel, sent_at__isnull=True)
+    if chat_id is not None:
+        query = query.filter(chat_id=chat_id)
+    return await query.order_by("id").limit(limit)
+
+
+async def mark_sent(message: OutboxMessage, now: datetime | None = None) -> bool:
+    """Mark one message sent; False if another sender got there first."""
+    updated = await OutboxMessage.filter(id=message.id, sent_at__isnull=True).update(
+        sent_at=now or datetime.now(UTC)
+    )
+    return bool(updated)

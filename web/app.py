@@ -1,0 +1,106 @@
+"""The web app: the no-token web chat at ``/`` and its JSON API."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Cookie, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from bots.core import Core
+from bots.messages import IncomingMessage, Location, Reply
+from ticket_store import store
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+CHANNEL = "web"
+COOKIE = "peygir_chat"
+MAX_TEXT = 50_000  # characters; more than any honest report, less than a denial of service
+
+
+class LocationIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class ChatIn(BaseModel):
+    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    callback: str | None = Field(default=None, max_length=128)
+    location: LocationIn | None = None
+
+
+class ChatOut(BaseModel):
+    replies: list[dict[str, object]]
+
+
+def chat_id(response: Response, peygir_chat: Annotated[str | None, Cookie()] = None) -> str:
+    """The web chat's identity: a random id in an HttpOnly cookie, no account needed."""
+    if peygir_chat and 16 <= len(peygir_chat) <= 64 and peygir_chat.isascii():
+        return peygir_chat
+    new_id = secrets.token_urlsafe(24)
+    response.set_cookie(COOKIE, new_id, httponly=True, samesite="strict",
+                        max_age=60 * 60 * 24 * 180)
+    return new_id
+
+
+ChatId = Annotated[str, Depends(chat_id)]
+
+
+def create_app(core: Core) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not core.started:
+            await core.start()
+        try:
+            yield
+        finally:
+            await core.stop()
+
+    app = FastAPI(title="peygir", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    app.state.core = core
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+
+    @app.get("/", response_class=HTMLResponse)
+    async def chat_page(request: Request, _: ChatId) -> HTMLResponse:
+        return templates.TemplateResponse(request, "chat.html", {})
+
+    @app.get("/healthz")
+    async def health() -> dict[str, object]:
+        return {"ok": True, "services": len(core.pack.services), "faqs": len(core.pack.faqs)}
+
+    async def deliver(chat: str) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for row in await store.pending(CHANNEL, chat):
+            if await store.mark_sent(row):
+                out.append(Reply.from_payload(row.payload).to_payload())
+        return out
+
+    @app.post("/api/chat/send")
+    async def send(body: ChatIn, chat: ChatId) -> ChatOut:
+        if body.text is None and body.callback is None and body.location is None:
+            raise HTTPException(422, "پیام خالی است.")
+        message = IncomingMessage(
+            channel=CHANNEL, chat_id=chat, user_id=chat, message_id=body.client_id,
+            dedup_key=f"{CHANNEL}:{chat}:{body.client_id}", text=body.text or "",
+            callback_data=body.callback,
+            location=Location(body.location.lat, body.location.lon) if body.location else None,
+        )
+        await core.dialogue.handle(message)
+        return ChatOut(replies=await deliver(chat))
+
+    @app.get("/api/chat/poll")
+    async def poll(chat: ChatId) -> ChatOut:
+        return ChatOut(replies=await deliver(chat))
+
+    return app
