@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     instagram_password: SecretStr | None = None
     eitaa_token: SecretStr | None = None
 
-    @field_validator("pack", mode="before")
+    @field_validator(
+        "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
+        "eitaa_token", mode="before",
+    )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
