@@ -24,6 +24,15 @@ STATUS_LABELS = {
     "reopened": "بازگشایی برای اصلاح",
 }
 
+CHANNEL_LABELS = {
+    "web": "گفت‌وگوی وب",
+    "telegram": "تلگرام",
+    "bale": "بله",
+    "eitaa": "ایتا",
+    "instagram": "اینستاگرام",
+    "memory": "آزمایشی",
+}
+
 # Digits inside Latin words, links or codes stay ASCII; the rest become Persian.
 _FREE_DIGITS = re.compile(r"(?<![A-Za-z0-9/:._\-=?&%#])\d+(?![A-Za-z/_\-=&%#])")
 

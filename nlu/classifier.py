@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import Literal
 
 from config.pack import Pack
+from nlu.concepts import concept
 from nlu.fuzzy_index import FuzzyVocab, light_stem
 from nlu.lexicon import (
     GREETING_WORDS,
@@ -43,6 +44,7 @@ W_EXAMPLE = 0.7
 W_VARIANT = 0.6
 W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
+W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 
@@ -119,9 +121,13 @@ class Classifier:
             for text in texts:
                 terms = _terms(text)
                 for term in terms:
-                    for form in {term, light_stem(term)}:
+                    forms = {term: weight, light_stem(term): weight}
+                    kind_of = concept(term)
+                    if kind_of:
+                        forms[kind_of] = weight * W_CONCEPT
+                    for form, form_weight in forms.items():
                         posting = postings[form]
-                        posting[index] = max(posting.get(index, 0.0), weight)
+                        posting[index] = max(posting.get(index, 0.0), form_weight)
                 if phrase:
                     for pair in pairwise(terms):
                         phrases[pair][index] = W_PHRASE
@@ -161,7 +167,11 @@ class Classifier:
                 matches.append(((token + tokens[i + 1], 1.0),))
                 skip = True
                 continue
-            matches.append(self.vocab.lookup(token))
+            found = self.vocab.lookup(token)
+            kind_of = concept(token)
+            if kind_of and kind_of in self._postings:
+                found = (*found, (kind_of, 1.0))
+            matches.append(found)
         return matches
 
     def _score(self, tokens: list[str]) -> tuple[dict[int, float], dict[int, int]]:

@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -24,7 +25,7 @@ def test_tracking_codes_are_random_eight_digits() -> None:
     codes = [store.new_tracking_code() for _ in range(2000)]
     assert all(len(c) == 8 and c.isdigit() and c[0] != "0" for c in codes)
     assert len(set(codes)) > 1990
-    ordered = sum(1 for a, b in zip(codes, codes[1:], strict=False) if int(b) == int(a) + 1)
+    ordered = sum(1 for a, b in pairwise(codes) if int(b) == int(a) + 1)
     assert ordered < 5
 
 

@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bots.messages import Location, Reply
+from bots.persian import CHANNEL_LABELS
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     ChatState,
@@ -87,7 +88,7 @@ async def file_ticket(
     )
     await TicketEvent.create(
         ticket=ticket, actor=CITIZEN_ACTOR, to_status=TicketStatus.NEW.value,
-        note=f"ثبت از {channel}",
+        note=f"ثبت از {CHANNEL_LABELS.get(channel, channel)}",
     )
     return ticket
 
