@@ -40,8 +40,8 @@ WHAT_BECAME_OF = re.compile(r"چی\s?شد|چه\s?شد|کجا\s?رسید")
 W_KEYWORD = 1.0
 W_NAME = 1.0
 W_QUESTION = 0.85
-W_EXAMPLE = 0.7
-W_VARIANT = 0.6
+W_EXAMPLE = 0.5
+W_VARIANT = 0.5
 W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
@@ -106,12 +106,14 @@ class Classifier:
         unknown_below: float = 0.30,
         margin: float = 0.2,
         softness: float = 1.5,
+        lean: float = 1.2,
     ) -> None:
         self.pack = pack
         self.threshold = threshold
         self.unknown_below = unknown_below
         self.margin = margin
         self.softness = softness
+        self.lean = lean
         self._entries: list[_Entry] = []
         # term -> {entry index: field weight}
         postings: dict[str, dict[int, float]] = defaultdict(dict)
@@ -122,6 +124,9 @@ class Classifier:
                 terms = _terms(text)
                 for term in terms:
                     forms = {term: weight, light_stem(term): weight}
+                    if len(term) >= 4 and term[-1] in "یه":
+                        # «قطعی» and «قطعه» meet at «قطع», as «خرابی» and «خرابه» at «خراب».
+                        forms.setdefault(term[:-1], weight * 0.9)
                     kind_of = concept(term)
                     if kind_of:
                         forms[kind_of] = weight * W_CONCEPT
@@ -208,7 +213,7 @@ class Classifier:
         for index, value in evidence.items():
             entry = self._entries[index]
             if entry.kind == lean:
-                value *= 1.2
+                value *= self.lean
             coverage = min(1.0, hits[index] / expected_hits)
             scored.append((self._confidence(value) * coverage**0.5, index))
         scored.sort(reverse=True)

@@ -66,9 +66,9 @@ class FuzzyVocab:
 
     def _lookup(self, word: str) -> tuple[tuple[str, float], ...]:
         """Terms near ``word`` with a similarity in (0, 1], best first."""
-        if word in self.terms:
-            return ((word, 1.0),)
         found: dict[str, float] = {}
+        if word in self.terms:
+            found[word] = 1.0
         # Spoken suffixes and verb endings: «آشغالارو» → «آشغال», «دزدیدن» → «دزدی».
         for cut in range(1, min(5, len(word) - 2)):
             stem, rest = word[:-cut], word[-cut:]
@@ -76,7 +76,7 @@ class FuzzyVocab:
                 similarity = 0.9 if rest in _SUFFIX_SET else 0.95 - 0.1 * cut
                 found[stem] = max(found.get(stem, 0.0), similarity)
                 break
-        if len(word) >= MIN_FUZZY_LEN:
+        if len(word) >= MIN_FUZZY_LEN and word not in self.terms:
             candidates: set[str] = set()
             for variant in _deletions(word, _depth(word)):
                 candidates |= self._by_deletion.get(variant, set())
