@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
+import numpy as np
+
 from config.pack import Pack
 from nlu.concepts import concept
 from nlu.fuzzy_index import FuzzyVocab, light_stem
@@ -46,6 +48,7 @@ W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
+RESCORE = 40  # entries rescored after the raw evidence ranking
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 
 
@@ -152,11 +155,19 @@ class Classifier:
 
         n = max(len(self._entries), 1)
         top_idf = math.log(1 + n)
+        # term -> (entry indices, weights): numpy arrays, so scoring a common word costs one
+        # vectorised step however many entries share it.
         self._postings = {
-            term: tuple((i, w * math.log(1 + n / len(p)) / top_idf) for i, w in p.items())
+            term: (
+                np.fromiter(p.keys(), dtype=np.intp, count=len(p)),
+                np.fromiter(p.values(), dtype=float, count=len(p)) * math.log(1 + n / len(p))
+                / top_idf,
+            )
             for term, p in postings.items()
         }
-        self._phrases = {pair: tuple(p.items()) for pair, p in phrases.items()}
+        self._phrases = {
+            pair: np.fromiter(p.keys(), dtype=np.intp, count=len(p)) for pair, p in phrases.items()
+        }
         self.vocab = FuzzyVocab(self._postings)
 
     # -- scoring ---------------------------------------------------------------------------
@@ -179,25 +190,27 @@ class Classifier:
             matches.append(found)
         return matches
 
-    def _score(self, tokens: list[str]) -> tuple[dict[int, float], dict[int, int]]:
-        evidence: dict[int, float] = defaultdict(float)
-        hits: dict[int, int] = defaultdict(int)
+    def _score(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Evidence and the number of matched words, per entry (dense arrays)."""
+        size = len(self._entries)
+        evidence = np.zeros(size)
+        hits = np.zeros(size)
         matched = self._match(tokens)
         for found in matched:
-            best: dict[int, float] = {}
+            if not found:
+                continue
+            best = np.zeros(size)
             for term, similarity in found:
-                for index, weight in self._postings[term]:
-                    value = weight * similarity
-                    if value > best.get(index, 0.0):
-                        best[index] = value
-            for index, value in best.items():
-                evidence[index] += value
-                hits[index] += 1
+                indices, weights = self._postings[term]
+                np.maximum.at(best, indices, weights * similarity)
+            evidence += best
+            hits += best > 0
         # Phrase bonus: two matched words that stand together in a keyword or a name.
         heads = [found[0][0] for found in matched if found]
         for pair in pairwise(heads):
-            for index, bonus in self._phrases.get(pair, ()):
-                evidence[index] += bonus
+            bonus = self._phrases.get(pair)
+            if bonus is not None:
+                evidence[bonus] += W_PHRASE
         return evidence, hits
 
     def _confidence(self, evidence: float) -> float:
@@ -209,9 +222,16 @@ class Classifier:
         lean = "faq" if is_question else "service"
         # Words the pack has never seen count against a match: «قیمت دلار» is not about fees.
         expected_hits = min(len(content), 3)
+        # Only the strongest entries by raw evidence can reach the top after the lean and the
+        # coverage discount (together they change a score by at most about 2x), so a large
+        # pack does not pay for scoring its long tail.
+        nonzero = np.flatnonzero(evidence)
+        if len(nonzero) > RESCORE:
+            nonzero = nonzero[np.argpartition(evidence[nonzero], -RESCORE)[-RESCORE:]]
         scored = []
-        for index, value in evidence.items():
+        for index in nonzero.tolist():
             entry = self._entries[index]
+            value = float(evidence[index])
             if entry.kind == lean:
                 value *= self.lean
             coverage = min(1.0, hits[index] / expected_hits)
