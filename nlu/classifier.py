@@ -26,6 +26,7 @@ from nlu.concepts import concept
 from nlu.fuzzy_index import FuzzyVocab, light_stem
 from nlu.lexicon import (
     GREETING_WORDS,
+    HOW_WHERE_WORDS,
     QUESTION_WORDS,
     STATUS_ASK_WORDS,
     STATUS_WORDS,
@@ -234,7 +235,7 @@ class Classifier:
             value = float(evidence[index])
             if entry.kind == lean:
                 value *= self.lean
-            coverage = min(1.0, hits[index] / expected_hits)
+            coverage = min(1.0, float(hits[index]) / expected_hits)
             scored.append((self._confidence(value) * coverage**0.5, index))
         scored.sort(reverse=True)
         return [
@@ -253,7 +254,7 @@ class Classifier:
         content = [t for t in tokens if t not in _NOT_TOPICAL]
         informative = [t for t in content if t not in GREETING_WORDS]
         has_greeting = any(t in GREETING_WORDS for t in tokens)
-        is_question = any(t in QUESTION_WORDS for t in tokens)
+        is_question = "؟" in clean or "?" in clean or any(t in HOW_WHERE_WORDS for t in tokens)
 
         ranked = self._rank(informative, 5, is_question) if informative else []
         top = ranked[0] if ranked else None

@@ -56,6 +56,11 @@ _QUESTION_TEXT = """
 هست؟ لازمه لازم است
 """
 
+# The subset that makes a message a question on its own («چند نفر» or «باید» do not).
+_HOW_WHERE_TEXT = """
+چطور چطوری چگونه چجوری کجا کجاست کجای کجاها چیست چیه آیا کدام کدوم چقدر چقد چقدره نحوه
+"""
+
 STATUS_WORDS_TEXT = """
 پیگیری رهگیری وضعیت کد شماره درخواست درخواستم گزارش گزارشم شکایت شکایتم
 """
@@ -73,5 +78,6 @@ def _fold_all(text: str) -> frozenset[str]:
 STOPWORDS = _fold_all(_STOPWORDS_TEXT)
 GREETING_WORDS = _fold_all(_GREETINGS_TEXT)
 QUESTION_WORDS = _fold_all(_QUESTION_TEXT)
+HOW_WHERE_WORDS = _fold_all(_HOW_WHERE_TEXT)
 STATUS_WORDS = _fold_all(STATUS_WORDS_TEXT)
 STATUS_ASK_WORDS = _fold_all(STATUS_ASK_TEXT)
