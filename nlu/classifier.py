@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -32,6 +32,7 @@ from nlu.lexicon import (
     STATUS_WORDS,
     STOPWORDS,
 )
+from nlu.ngrams import TrigramIndex, trigrams
 from nlu.normalize import ascii_digits, match_tokens, normalize
 
 Kind = Literal["service", "faq", "status", "greeting", "unknown"]
@@ -49,6 +50,7 @@ W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
+SHAPE_WEIGHT = 0.6  # character-trigram cosine against names and keywords
 RESCORE = 40  # entries rescored after the raw evidence ranking
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 
@@ -123,9 +125,15 @@ class Classifier:
         postings: dict[str, dict[int, float]] = defaultdict(dict)
         phrases: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
 
+        documents: list[Counter[str]] = []
+
         def add(index: int, texts: Iterable[str], weight: float, phrase: bool) -> None:
+            while len(documents) <= index:
+                documents.append(Counter())
             for text in texts:
                 terms = _terms(text)
+                if weight >= W_KEYWORD:  # the trigram profile: names and keywords
+                    documents[index].update(trigrams(terms))
                 for term in terms:
                     forms = {term: weight, light_stem(term): weight}
                     if len(term) >= 4 and term[-1] in "یه":
@@ -170,6 +178,7 @@ class Classifier:
             pair: np.fromiter(p.keys(), dtype=np.intp, count=len(p)) for pair, p in phrases.items()
         }
         self.vocab = FuzzyVocab(self._postings)
+        self.shapes = TrigramIndex(documents)
 
     # -- scoring ---------------------------------------------------------------------------
     def _match(self, tokens: list[str]) -> list[tuple[tuple[str, float], ...]]:
@@ -206,6 +215,7 @@ class Classifier:
                 np.maximum.at(best, indices, weights * similarity)
             evidence += best
             hits += best > 0
+        evidence += SHAPE_WEIGHT * self.shapes.cosine(tokens)
         # Phrase bonus: two matched words that stand together in a keyword or a name.
         heads = [found[0][0] for found in matched if found]
         for pair in pairwise(heads):
