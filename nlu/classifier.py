@@ -246,7 +246,9 @@ class Classifier:
             if entry.kind == lean:
                 value *= self.lean
             coverage = min(1.0, float(hits[index]) / expected_hits)
-            scored.append((self._confidence(value) * coverage**0.5, index))
+            score = self._confidence(value) * coverage**0.5
+            if score > 0:
+                scored.append((score, index))
         scored.sort(reverse=True)
         return [
             Candidate(self._entries[i].kind, self._entries[i].key, score)
