@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from nlu.normalize import persian_digits
+
 AttachmentKind = Literal["voice", "audio", "photo", "video", "video_note", "document"]
 
 
@@ -86,7 +88,5 @@ class Reply:
         choices = [b for row in self.buttons for b in row]
         if not choices:
             return self.text
-        from nlu.normalize import persian_digits
-
         lines = [f"{persian_digits(str(i))}. {b.label}" for i, b in enumerate(choices, 1)]
         return self.text + "\n\n" + "\n".join(lines)

@@ -22,6 +22,15 @@ MUNICIPAL = "municipal"
 _PHONE_IN_PARENS = re.compile(r"[(（]\s*([0-9۰-۹٠-٩][0-9۰-۹٠-٩\s\-]*)\s*[)）]")
 
 
+def _phrase_list(cls: type, value: Any) -> Any:
+    """Lists of phrases may be left empty; one bare string is a mistake worth naming."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ValueError("must be a list of phrases, not one string")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -41,14 +50,7 @@ class Service(_Strict):
     type: str = "realtime"
     metadata: bool = False
 
-    @field_validator("keywords", "examples", mode="before")
-    @classmethod
-    def _list_of_text(cls, value: Any) -> Any:
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            raise ValueError("must be a list of phrases, not one string")
-        return value
+    _phrases = field_validator("keywords", "examples", mode="before")(_phrase_list)
 
     @property
     def is_referral(self) -> bool:
@@ -76,14 +78,7 @@ class FaqEntry(_Strict):
     group: str = ""
     variants: tuple[str, ...] = ()
 
-    @field_validator("variants", mode="before")
-    @classmethod
-    def _list_of_text(cls, value: Any) -> Any:
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            raise ValueError("must be a list of phrases, not one string")
-        return value
+    _phrases = field_validator("variants", mode="before")(_phrase_list)
 
 
 @dataclass(frozen=True)
