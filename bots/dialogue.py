@@ -142,7 +142,10 @@ class Dialogue:
         state["stage"] = "choose"
         state["draft"] = {"text": clean[:MAX_DESCRIPTION],
                           "candidates": [b[0].data for b in rows[:-1]]}
-        return [Reply(texts.PICK_ONE, buttons=rows)]
+        # An urgent matter is flagged at once, even before the citizen has picked it.
+        urgent = any(kind == "service" and self.pack.service_by_code[key].urgent
+                     for kind, key in options)
+        return [Reply(texts.PICK_ONE_URGENT if urgent else texts.PICK_ONE, buttons=rows)]
 
     def _choice_button(self, kind: str, key: str) -> Button:
         if kind == "faq":

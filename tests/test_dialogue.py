@@ -78,6 +78,19 @@ async def test_urgent_report_gets_the_urgent_deadline(chat: MemoryChannel) -> No
     assert (ticket.answer_due - ticket.created_at).total_seconds() <= 24 * 3600 + 5
 
 
+async def test_urgent_candidate_is_flagged_before_the_pick(
+    chat: MemoryChannel, default_classifier: Classifier
+) -> None:
+    text = "ساختمون قدیمی"  # bulky waste to clear out, or a dangerous building?
+    intent = default_classifier.classify(text)
+    assert not intent.confident
+    assert "svc:dangerous_building" in [f"svc:{c.key}" for c in intent.alternatives[:2]]
+    replies = await chat.say("zoe", text)
+    assert "فوری" in replies[-1].text and "svc:dangerous_building" in buttons(replies[-1])
+    calm = await chat.say("zed", "چراغ خیابون خاموشه")
+    assert "فوری" not in calm[-1].text
+
+
 async def test_faq_is_answered_at_once(chat: MemoryChannel, default_pack: Pack) -> None:
     replies = await chat.say("carol", "مرکز ۱۳۷ چه ساعتی جواب میده؟")
     assert len(replies) == 1 and not replies[0].buttons
