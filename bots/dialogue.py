@@ -67,6 +67,13 @@ class Dialogue:
 
     # -- routing of one update ---------------------------------------------------------------
     async def _respond(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+        if msg.unsupported:
+            return [Reply(texts.UNSUPPORTED.get(msg.unsupported, texts.UNSUPPORTED["other"]))]
+        if msg.contact:
+            citizen = await store.citizen_for(msg.channel, msg.user_id)
+            citizen.phone = msg.contact.phone[:32]
+            await citizen.save(update_fields=["phone"])
+            return [Reply(texts.CONTACT_RECEIVED)]
         if msg.start_payload is not None or msg.text.strip() in ("/start", "/help"):
             return self._start(msg.start_payload, state)
         if msg.callback_data:

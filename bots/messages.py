@@ -47,6 +47,10 @@ class IncomingMessage:
     contact: Contact | None = None
     callback_data: str | None = None
     start_payload: str | None = None  # a deep link: /start <payload>
+    media_group: str | None = None  # photos of one album share it
+    # Something we deliberately do not handle (an edited message, a sticker, a poll...):
+    # the dialogue answers it politely instead of guessing.
+    unsupported: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 

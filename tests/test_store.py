@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 
 from bots.messages import Button, Reply
 from ticket_store import store
-from ticket_store.db import close_db, open_db
+from ticket_store.db import APP, close_db, migrate_to, open_db
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     ChatState,
@@ -108,3 +108,20 @@ async def test_reopening_upgrades_in_place_and_keeps_data(database_url: str) -> 
     await open_db(database_url)  # runs the migrator again: nothing to apply, nothing lost
     kept = await Ticket.get(tracking_code=ticket.tracking_code)
     assert kept.description == "چاله"
+
+
+async def test_upgrade_from_the_first_schema_keeps_data(database_url: str) -> None:
+    await migrate_to(database_url, f"{APP}.0001_initial")
+    await open_db(database_url, upgrade=False)
+    columns = await _columns("outbox_message")
+    assert "claimed_at" not in columns  # really the old schema
+    await connections.get("default").execute_script(
+        "INSERT INTO outbox_message (channel, chat_id, payload, created_at, attempts) "
+        "VALUES ('memory', 'old', '{\"text\": \"سلام\"}', '2026-01-01 10:00:00+00:00', 0)"
+    )
+    await close_db()
+
+    await open_db(database_url)  # the upgrade
+    assert {"claimed_at", "failed_at"} <= await _columns("outbox_message")
+    row = await OutboxMessage.get(chat_id="old")
+    assert row.payload == {"text": "سلام"} and row.claimed_at is None

@@ -28,11 +28,17 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-async def _migrate(config: dict[str, Any]) -> None:
+async def _migrate(config: dict[str, Any], target: str | None = None) -> None:
     try:
-        await migrate(config=config)
+        await migrate(config=config, target=target)
     finally:
         await Tortoise.close_connections()
+
+
+async def migrate_to(database_url: str, target: str) -> None:
+    """Bring the schema to one named migration (``peygir.0001_initial``), up or down."""
+    await close_db()
+    await asyncio.create_task(_migrate(tortoise_config(database_url), target))
 
 
 async def open_db(database_url: str, *, upgrade: bool = True) -> None:

@@ -118,6 +118,10 @@ class OutboxMessage(Model):
     payload = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    # Set just before a sender hands the message to the messenger; a message claimed but not
+    # sent when a process died may or may not have arrived, so it is not sent again.
+    claimed_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)  # the messenger refused it for good
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)

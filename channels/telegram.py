@@ -1,0 +1,184 @@
+"""Telegram and Bale (same Bot API): updates to ``IncomingMessage``, ``Reply`` to Bot API calls.
+
+Nothing outside this module knows the Bot API's wire format. Bale follows Telegram's Bot API,
+so both go through here; where Bale differs (it parses Markdown by default) the difference
+is a flag on :class:`TelegramSender`, not a second adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiogram import Bot
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+
+from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply
+
+MAX_TEXT = 4096  # Telegram's limit for one message, in characters
+LOCATION_PROMPT = "📍 برای فرستادن موقعیت، دکمه زیر را بزنید."
+SEND_LOCATION = "ارسال موقعیت"
+
+
+def _start_payload(text: str) -> str | None:
+    """``/start`` or ``/start <payload>`` (a deep link); None for anything else."""
+    if text == "/start" or text.startswith(("/start ", "/start@")):
+        parts = text.split(maxsplit=1)
+        return parts[1].strip() if len(parts) > 1 else ""
+    return None
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    if message.voice:
+        v = message.voice
+        found.append(Attachment("voice", v.file_id, v.mime_type, v.file_size, v.duration))
+    if message.audio:
+        a = message.audio
+        found.append(Attachment("audio", a.file_id, a.mime_type, a.file_size, a.duration))
+    if message.photo:
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        found.append(Attachment("photo", largest.file_id, "image/jpeg", largest.file_size))
+    if message.video:
+        v = message.video
+        found.append(Attachment("video", v.file_id, v.mime_type, v.file_size, v.duration))
+    if message.video_note:
+        n = message.video_note
+        found.append(Attachment("video_note", n.file_id, "video/mp4", n.file_size, n.duration))
+    if message.document:
+        d = message.document
+        found.append(Attachment("document", d.file_id, d.mime_type, d.file_size))
+    return tuple(found)
+
+
+def _unsupported(message: Message) -> str | None:
+    if message.sticker:
+        return "sticker"
+    if message.poll:
+        return "poll"
+    known = (message.text or message.caption or message.location or message.venue
+             or message.contact or _attachments(message))
+    return None if known else "other"
+
+
+def message_to_incoming(
+    message: Message, channel: str, update_id: int, *, edited: bool = False
+) -> IncomingMessage | None:
+    """A private chat's message; None for groups and channels, which we leave alone."""
+    if message.chat.type != "private" or message.from_user is None:
+        return None
+    text = message.text or message.caption or ""
+    payload = _start_payload(text)
+    location = message.location or (message.venue.location if message.venue else None)
+    contact = message.contact
+    own_contact = contact is not None and contact.user_id == message.from_user.id
+    return IncomingMessage(
+        channel=channel,
+        chat_id=str(message.chat.id),
+        user_id=str(message.from_user.id),
+        message_id=str(message.message_id),
+        dedup_key=f"{channel}:{update_id}",
+        text="" if payload is not None else text,
+        attachments=_attachments(message),
+        location=Location(location.latitude, location.longitude) if location else None,
+        # Only a number the citizen shared of themselves, never a forwarded contact card.
+        contact=Contact(contact.phone_number, str(contact.user_id))
+        if own_contact and contact else None,
+        start_payload=payload,
+        media_group=message.media_group_id,
+        unsupported="edited" if edited else _unsupported(message),
+        received_at=message.date,
+    )
+
+
+def callback_to_incoming(query: CallbackQuery, channel: str, update_id: int
+                         ) -> IncomingMessage | None:
+    if query.message is None or query.message.chat.type != "private":
+        return None
+    return IncomingMessage(
+        channel=channel,
+        chat_id=str(query.message.chat.id),
+        user_id=str(query.from_user.id),
+        message_id=str(query.message.message_id),
+        dedup_key=f"{channel}:{update_id}",
+        callback_data=query.data or "",
+    )
+
+
+def to_incoming(update: Update, channel: str) -> IncomingMessage | None:
+    """One Bot API update as our message; None for updates we ignore on purpose."""
+    if update.message:
+        return message_to_incoming(update.message, channel, update.update_id)
+    if update.edited_message:
+        return message_to_incoming(update.edited_message, channel, update.update_id,
+                                   edited=True)
+    if update.callback_query:
+        return callback_to_incoming(update.callback_query, channel, update.update_id)
+    return None
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> Iterator[str]:
+    """Pieces of at most ``limit`` characters, cut at a line break or a space when possible."""
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        yield text[:cut]
+        text = text[cut:].lstrip("\n ")
+    if text:
+        yield text
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
+
+
+class TelegramSender:
+    """Sends one :class:`Reply` as Bot API calls."""
+
+    def __init__(self, bot: Bot, *, markdown_by_default: bool = False) -> None:
+        self.bot = bot
+        # We send plain text (no parse_mode). Telegram shows it as it is; Bale, reported to
+        # parse Markdown when no parse_mode is given, gets Markdown's special characters
+        # escaped so that a citizen's «_» or «*» comes back unchanged.
+        self.markdown_by_default = markdown_by_default
+
+    def _escape(self, text: str) -> str:
+        return text.translate(_MARKDOWN_SPECIAL) if self.markdown_by_default else text
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        keyboard = None
+        if reply.buttons:
+            keyboard = InlineKeyboardMarkup(inline_keyboard=[
+                [InlineKeyboardButton(text=b.label[:64], callback_data=b.data[:64]) for b in row]
+                for row in reply.buttons
+            ])
+        pieces = list(split_text(self._escape(reply.text))) or [" "]
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            await self.bot.send_message(
+                chat_id=int(chat_id), text=piece, reply_markup=keyboard if last else None,
+            )
+        if reply.request_location:
+            await self.bot.send_message(
+                chat_id=int(chat_id), text=LOCATION_PROMPT,
+                reply_markup=ReplyKeyboardMarkup(
+                    keyboard=[[KeyboardButton(text=SEND_LOCATION, request_location=True)]],
+                    resize_keyboard=True, one_time_keyboard=True,
+                ),
+            )
+        for photo in reply.photos:
+            await self.bot.send_photo(chat_id=int(chat_id), photo=photo)
+
+    async def remove_keyboard(self, chat_id: str, text: str) -> None:
+        await self.bot.send_message(chat_id=int(chat_id), text=self._escape(text),
+                                    reply_markup=ReplyKeyboardRemove())
