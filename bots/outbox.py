@@ -1,0 +1,153 @@
+"""Delivering the outbox: each reply sent once, in order per chat, retried with backoff.
+
+A sender raises :class:`RetryLater` when the messenger asks us to wait (Telegram's 429 with
+``retry_after``), :class:`Undeliverable` when it will never take the message (the citizen
+blocked the bot), and anything else for a passing fault, which is retried with exponential
+backoff. A message is *claimed* before it is handed over and marked sent after; one claimed
+but unmarked when the process died may already have arrived, so it is logged, not resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bots.messages import Reply
+from ticket_store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+CLAIM_TIMEOUT = 120  # seconds; longer than any one Bot API call is allowed to take
+
+
+class RetryLater(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class Undeliverable(Exception):
+    pass
+
+
+class Sender(Protocol):
+    async def send(self, chat_id: str, reply: Reply) -> None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        channel: str,
+        sender: Sender,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        max_attempts: int = 12,
+        batch: int = 100,
+    ) -> None:
+        self.channel = channel
+        self.sender = sender
+        self.clock = clock
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.wake = asyncio.Event()
+
+    async def report_interrupted(self) -> int:
+        """At start-up: messages claimed by a process that died before marking them."""
+        stuck = await OutboxMessage.filter(
+            channel=self.channel, claimed_at__isnull=False, sent_at__isnull=True,
+            failed_at__isnull=True,
+        ).count()
+        if stuck:
+            log.warning("%s: %d replies were being sent when the last process stopped; they "
+                        "may not have arrived and are not sent again", self.channel, stuck)
+        return stuck
+
+    async def deliver_due(self) -> int:
+        """Send what is due now; returns how many were sent."""
+        rows = await OutboxMessage.filter(
+            channel=self.channel, sent_at__isnull=True, failed_at__isnull=True,
+        ).order_by("id").limit(self.batch)
+        by_chat: dict[str, list[OutboxMessage]] = defaultdict(list)
+        for row in rows:
+            by_chat[row.chat_id].append(row)
+        # Chats are independent; within a chat the order of replies matters.
+        sent = await asyncio.gather(*(self._deliver_chat(chat) for chat in by_chat.values()))
+        return sum(sent)
+
+    async def _deliver_chat(self, rows: list[OutboxMessage]) -> int:
+        sent = 0
+        for row in rows:
+            if row.claimed_at is not None:
+                if await self._interrupted(row):
+                    continue  # sent, or not, by a process that died: never twice
+                return sent  # in the hands of another worker right now
+            if row.next_attempt_at is not None and row.next_attempt_at > self.clock():
+                return sent  # a later reply must not overtake one that is waiting
+            claimed = await OutboxMessage.filter(id=row.id, claimed_at__isnull=True).update(
+                claimed_at=self.clock()
+            )
+            if not claimed:
+                return sent  # another worker has this chat's queue
+            try:
+                await self.sender.send(row.chat_id, Reply.from_payload(row.payload))
+            except RetryLater as wait:
+                await self._postpone(row, wait.seconds, str(wait), count=False)
+                return sent
+            except Undeliverable as refused:
+                log.warning("%s: reply %d to chat %s refused: %s", self.channel, row.id,
+                            row.chat_id, refused)
+                await OutboxMessage.filter(id=row.id).update(
+                    failed_at=self.clock(), last_error=str(refused)[:1000])
+                continue
+            except Exception as fault:  # a passing fault: network, 5xx
+                delay = min(self.max_delay, self.base_delay * 2 ** row.attempts)
+                log.warning("%s: reply %d failed (%s); retrying in %.0f s", self.channel,
+                            row.id, fault, delay)
+                await self._postpone(row, delay, repr(fault), count=True)
+                return sent
+            await OutboxMessage.filter(id=row.id).update(sent_at=self.clock())
+            sent += 1
+        return sent
+
+    async def _interrupted(self, row: OutboxMessage) -> bool:
+        """Whether a claim is older than any live send could be (a process died holding it)."""
+        return row.claimed_at is not None and (
+            self.clock() - row.claimed_at > timedelta(seconds=CLAIM_TIMEOUT)
+        )
+
+    async def _postpone(self, row: OutboxMessage, seconds: float, error: str, count: bool
+                        ) -> None:
+        attempts = row.attempts + (1 if count else 0)
+        update = {"claimed_at": None, "attempts": attempts, "last_error": error[:1000],
+                  "next_attempt_at": self.clock() + timedelta(seconds=seconds)}
+        if attempts >= self.max_attempts:
+            update["failed_at"] = self.clock()
+            log.error("%s: reply %d given up after %d attempts", self.channel, row.id, attempts)
+        await OutboxMessage.filter(id=row.id).update(**update)
+
+    async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        await self.report_interrupted()
+        while not stop.is_set():
+            try:
+                await self.deliver_due()
+            except Exception:  # the database went away for a moment: keep the loop alive
+                log.exception("%s: outbox delivery failed; retrying", self.channel)
+            self.wake.clear()
+            waiters = [asyncio.ensure_future(self.wake.wait()),
+                       asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()

@@ -1,0 +1,100 @@
+"""The outbox worker against a scripted sender, on SQLite and PostgreSQL, with a test clock."""
+
+from datetime import UTC, datetime, timedelta
+
+from bots.messages import Reply
+from bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from ticket_store import store
+from ticket_store.models import OutboxMessage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class ScriptedSender:
+    """Delivers, or raises what the script says for the next call."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+        self.script: list[Exception] = []
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        if self.script:
+            raise self.script.pop(0)
+        self.delivered.append((chat_id, reply.text))
+
+
+async def queue(chat: str, *texts: str) -> None:
+    for text in texts:
+        await store.enqueue("telegram", chat, Reply(text))
+
+
+async def test_sends_each_reply_once_in_order(db: str) -> None:
+    sender = ScriptedSender()
+    worker = OutboxWorker("telegram", sender, clock=Clock())
+    await queue("1", "a", "b", "c")
+    await queue("2", "x")
+    assert await worker.deliver_due() == 4
+    assert await worker.deliver_due() == 0
+    assert [t for c, t in sender.delivered if c == "1"] == ["a", "b", "c"]
+    assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0
+
+
+async def test_retry_after_is_honoured(db: str) -> None:
+    clock, sender = Clock(), ScriptedSender()
+    worker = OutboxWorker("telegram", sender, clock=clock)
+    await queue("1", "a", "b")
+    sender.script = [RetryLater(30)]
+    assert await worker.deliver_due() == 0  # told to wait: nothing of this chat goes out
+    clock.advance(29)
+    assert await worker.deliver_due() == 0
+    clock.advance(2)
+    assert await worker.deliver_due() == 2
+    assert [t for _, t in sender.delivered] == ["a", "b"]
+    assert all(row.attempts == 0 for row in await OutboxMessage.all())  # a wait is no fault
+
+
+async def test_faults_back_off_and_refusals_do_not_block(db: str) -> None:
+    clock, sender = Clock(), ScriptedSender()
+    worker = OutboxWorker("telegram", sender, clock=clock, base_delay=2)
+    await queue("1", "a")
+    sender.script = [ConnectionError("reset")]
+    assert await worker.deliver_due() == 0
+    first = await OutboxMessage.get(chat_id="1")
+    assert first.attempts == 1
+    assert first.next_attempt_at == clock.now + timedelta(seconds=2)
+
+    await queue("2", "blocked", "after")
+    sender.script = [Undeliverable("Forbidden: bot was blocked by the user")]
+    assert await worker.deliver_due() == 1  # chat 1 still waits; chat 2's second reply goes
+    assert sender.delivered == [("2", "after")]
+    refused = await OutboxMessage.get(failed_at__isnull=False)
+    assert refused.chat_id == "2" and "blocked" in (refused.last_error or "")
+
+    clock.advance(3)
+    assert await worker.deliver_due() == 1
+    assert sender.delivered[-1] == ("1", "a")
+
+
+async def test_a_reply_claimed_by_a_dead_process_is_not_sent_again(db: str) -> None:
+    sender = ScriptedSender()
+    await queue("1", "in flight", "next")
+    first = await OutboxMessage.filter(chat_id="1").order_by("id").first()
+    assert first
+    clock = Clock()
+    await OutboxMessage.filter(id=first.id).update(claimed_at=clock.now)
+    worker = OutboxWorker("telegram", sender, clock=clock)
+    await worker.deliver_due()
+    assert sender.delivered == []  # a fresh claim may be a live send elsewhere: wait
+    clock.advance(600)
+    assert await worker.report_interrupted() == 1
+    await worker.deliver_due()
+    assert sender.delivered == [("1", "next")]
