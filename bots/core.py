@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bots.dialogue import Dialogue
 from config.pack import Pack, load_pack
 from config.settings import Settings
 from nlu.classifier import Classifier
 from ticket_store.db import close_db, open_db
+
+if TYPE_CHECKING:
+    from bots.telegram_bot import Messengers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,11 +35,37 @@ class Core:
         dialogue = Dialogue(pack, classifier, timezone=settings.timezone)
         return cls(settings, pack, classifier, dialogue)
 
+    messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
+
     async def start(self) -> None:
         await open_db(self.settings.database_url)
         self.started = True
+        self.messengers = self._messengers()
+        if self.messengers:
+            await self.messengers.start()
+
+    def _messengers(self) -> Messengers | None:
+        """The Telegram and Bale bots whose tokens are set; None when neither is."""
+        from bots.telegram_bot import Messengers  # aiogram loads only when a bot is configured
+
+        settings = self.settings
+        configured = [
+            ("telegram", settings.telegram_token, settings.telegram_api, False),
+            # Bale parses Markdown by default (reported in public code), so we escape it.
+            ("bale", settings.bale_token, settings.bale_api, True),
+        ]
+        messengers = Messengers(self.dialogue)
+        for channel, token, api, markdown in configured:
+            if token is not None and token.get_secret_value():
+                messengers.add(channel, token.get_secret_value(), api,
+                               markdown_by_default=markdown)
+                log.info("%s bot on %s", channel, api)
+        return messengers if messengers.bots else None
 
     async def stop(self) -> None:
+        if self.messengers:
+            await self.messengers.stop()
+            self.messengers = None
         if self.started:
             await close_db()
             self.started = False

@@ -1,0 +1,245 @@
+"""Telegram and Bale bots: one aiogram Dispatcher and router, each bot on its own API server.
+
+Intake is at least once, handling exactly once:
+- We poll ``getUpdates`` ourselves and feed each update to the dispatcher
+  (``Dispatcher.feed_update``), moving the offset past an update only after it was handled
+  and committed. aiogram's own ``start_polling`` moves it on before a task-handled update is
+  done (``handle_as_tasks=True``) and after a failed one in any mode, which can lose reports.
+- A crash or a redelivery brings an update back; its dedup key makes the second pass a no-op.
+- Updates of different chats in one batch are handled concurrently, one chat's in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import GetUpdates
+from aiogram.types import CallbackQuery, Message, Update
+
+from bots import texts
+from bots.dialogue import Dialogue
+from bots.messages import IncomingMessage, Reply
+from bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from channels.telegram import TelegramSender, to_incoming
+from ticket_store import store
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+POLL_TIMEOUT = 25  # seconds of long polling
+
+
+class FloodGate:
+    """Per-chat rate limit: a sliding window; other chats are never delayed."""
+
+    def __init__(self, limit: int = 8, per_seconds: float = 3.0) -> None:
+        self.limit = limit
+        self.per_seconds = per_seconds
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+        self._warned: dict[str, float] = {}
+
+    def admit(self, chat_id: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        window = self._seen[chat_id]
+        while window and now - window[0] > self.per_seconds:
+            window.popleft()
+        if len(window) >= self.limit:
+            return False
+        window.append(now)
+        return True
+
+    def should_warn(self, chat_id: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now - self._warned.get(chat_id, -1e9) > self.per_seconds:
+            self._warned[chat_id] = now
+            return True
+        return False
+
+
+class BotSender:
+    """The outbox's sender for one bot: Bot API errors mapped to the outbox's signals."""
+
+    def __init__(self, sender: TelegramSender) -> None:
+        self.sender = sender
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        try:
+            await self.sender.send(chat_id, reply)
+        except TelegramRetryAfter as wait:
+            raise RetryLater(float(wait.retry_after)) from wait
+        except (TelegramForbiddenError, TelegramBadRequest) as refused:
+            raise Undeliverable(str(refused)) from refused
+
+
+@dataclass
+class MessengerBot:
+    """One bot (Telegram or Bale) with its outbox worker."""
+
+    channel: str
+    bot: Bot
+    outbox: OutboxWorker
+    offset: int | None = None
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def make_bot(token: str, api_base: str) -> Bot:
+    server = TelegramAPIServer.from_base(api_base)
+    return Bot(token=token, session=AiohttpSession(api=server))
+
+
+class Messengers:
+    """The dispatcher, its router and every configured bot."""
+
+    def __init__(self, dialogue: Dialogue) -> None:
+        self.dialogue = dialogue
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(self._router())
+        self.bots: list[MessengerBot] = []
+        self.flood = FloodGate()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, channel: str, token: str, api_base: str, *, markdown_by_default: bool
+            ) -> MessengerBot:
+        bot = make_bot(token, api_base)
+        sender = BotSender(TelegramSender(bot, markdown_by_default=markdown_by_default))
+        entry = MessengerBot(channel, bot, OutboxWorker(channel, sender))
+        self.bots.append(entry)
+        return entry
+
+    # -- the router: every update type ends in the dialogue ------------------------------------
+    def _router(self) -> Router:
+        router = Router(name="peygir")
+
+        @router.message()
+        @router.edited_message()
+        async def on_message(message: Message, event_update: Update, channel: str) -> None:
+            await self._handle(to_incoming(event_update, channel))
+
+        @router.callback_query()
+        async def on_callback(query: CallbackQuery, event_update: Update, channel: str
+                              ) -> None:
+            await self._handle(to_incoming(event_update, channel))
+            try:
+                await query.answer()  # stop the button's spinner; harmless if it fails
+            except Exception as exc:
+                log.debug("answerCallbackQuery failed: %s", exc)
+
+        return router
+
+    async def _handle(self, incoming: IncomingMessage | None) -> None:
+        if incoming is None:
+            return  # groups, channels and update kinds we leave alone on purpose
+        if not self.flood.admit(incoming.chat_id):
+            if self.flood.should_warn(incoming.chat_id):
+                await store.enqueue(incoming.channel, incoming.chat_id, Reply(texts.SLOW_DOWN))
+                self._wake(incoming.channel)
+            log.info("flood: dropped update %s", incoming.dedup_key)
+            return
+        await self.dialogue.handle(incoming)
+        self._wake(incoming.channel)
+
+    def _wake(self, channel: str) -> None:
+        for entry in self.bots:
+            if entry.channel == channel:
+                entry.outbox.wake.set()
+
+    # -- intake ------------------------------------------------------------------------------
+    async def feed(self, entry: MessengerBot, update: Update) -> None:
+        """Handle one update; raises if it could not be handled (so it is not confirmed)."""
+        await self.dispatcher.feed_update(entry.bot, update, channel=entry.channel)
+
+    async def handle_batch(self, entry: MessengerBot, updates: list[Update]) -> int | None:
+        """Handle a batch; returns the offset that confirms what was handled."""
+        by_chat: dict[str, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[_chat_key(update)].append(update)
+        failed: list[int] = []
+
+        async def run_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                try:
+                    await self.feed(entry, update)
+                except Exception:
+                    log.exception("%s: update %d failed; it will come again", entry.channel,
+                                  update.update_id)
+                    failed.append(update.update_id)
+                    return  # later updates of this chat wait for it
+
+        await asyncio.gather(*(run_chat(u) for u in by_chat.values()))
+        if failed:
+            return min(failed)  # everything from the first failure is delivered again
+        return updates[-1].update_id + 1 if updates else entry.offset
+
+    async def poll(self, entry: MessengerBot) -> None:
+        delay = 1.0
+        while not entry.stopped.is_set():
+            try:
+                updates = await entry.bot(GetUpdates(
+                    offset=entry.offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                ), request_timeout=POLL_TIMEOUT + 10)
+            except TelegramUnauthorizedError:
+                log.error("%s: the token was refused (401); this bot stays off", entry.channel)
+                return
+            except TelegramConflictError as conflict:
+                # A webhook is set, or another instance polls with this token.
+                log.error("%s: getUpdates conflict: %s", entry.channel, conflict)
+                await _sleep_or_stop(entry.stopped, delay)
+                delay = min(delay * 2, 60)
+                continue
+            except Exception as exc:  # network trouble: back off, never crash serve
+                log.warning("%s: getUpdates failed (%s); retrying in %.0f s", entry.channel,
+                            exc, delay)
+                await _sleep_or_stop(entry.stopped, delay)
+                delay = min(delay * 2, 60)
+                continue
+            delay = 1.0
+            if updates:
+                offset = await self.handle_batch(entry, updates)
+                if offset is not None and offset <= updates[0].update_id:
+                    await _sleep_or_stop(entry.stopped, 1.0)  # a failing update: do not spin
+                entry.offset = offset
+
+    async def start(self) -> None:
+        for entry in self.bots:
+            self._tasks.append(asyncio.create_task(self.poll(entry), name=f"{entry.channel}-poll"))
+            self._tasks.append(asyncio.create_task(entry.outbox.run(entry.stopped),
+                                                   name=f"{entry.channel}-outbox"))
+
+    async def stop(self) -> None:
+        for entry in self.bots:
+            entry.stopped.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for entry in self.bots:
+            await entry.bot.session.close()
+
+
+def _chat_key(update: Update) -> str:
+    if update.message:
+        return str(update.message.chat.id)
+    if update.edited_message:
+        return str(update.edited_message.chat.id)
+    if update.callback_query and update.callback_query.message:
+        return str(update.callback_query.message.chat.id)
+    return f"update-{update.update_id}"
+
+
+async def _sleep_or_stop(stopped: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopped.wait(), timeout=seconds)
