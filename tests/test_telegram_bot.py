@@ -1,0 +1,137 @@
+"""Whole conversations through the real aiogram stack and a Bot API server on loopback."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bots.dialogue import Dialogue
+from bots.telegram_bot import Messengers
+from nlu.normalize import ascii_digits
+from tests.fakes.botapi import FakeBotApi
+from ticket_store.models import OutboxMessage, Ticket
+
+TG = "111:TELEGRAM"
+BALE = "222:BALE"
+CODE = re.compile(r"[۰-۹]{8}")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(tokens=(TG, BALE)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bots(api: FakeBotApi, dialogue: Dialogue) -> AsyncIterator[Messengers]:
+    messengers = Messengers(dialogue)
+    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
+    messengers.add("bale", BALE, api.base_url + "/", markdown_by_default=True)
+    await messengers.start()
+    yield messengers
+    await messengers.stop()
+
+
+def buttons(call: dict[str, Any]) -> list[str]:
+    markup = call["params"].get("reply_markup") or {}
+    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def reply_with(api: FakeBotApi, token: str, chat: int, since: int,
+                     pattern: str) -> dict[str, Any]:
+    return await api.wait_for_sent(
+        token, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
+        method="sendMessage", chat_id=chat, since=since, timeout=15)
+
+
+async def report(api: FakeBotApi, token: str, chat: int, text: str) -> str:
+    """Describe, send a location, confirm; returns the tracking code (ASCII digits)."""
+    code, _ = await report_and_tap(api, token, chat, text)
+    return code
+
+
+async def report_and_tap(api: FakeBotApi, token: str, chat: int, text: str
+                         ) -> tuple[str, dict[str, Any]]:
+    """As :func:`report`, also returning the confirming tap's update."""
+    mark = len(api.calls(token))
+    api.push_message(token, chat, text)
+    asked = await reply_with(api, token, chat, mark, "موقعیت|کدام")
+    if any(d.startswith("svc:") for d in buttons(asked)):
+        mark = len(api.calls(token))
+        api.push_callback(token, chat, buttons(asked)[0])
+        await reply_with(api, token, chat, mark, "موقعیت")
+    mark = len(api.calls(token))
+    api.push_location(token, chat, 35.70, 51.40)
+    confirm = await reply_with(api, token, chat, mark, "ثبت شود")
+    assert "confirm" in buttons(confirm)
+    mark = len(api.calls(token))
+    tap = api.push_callback(token, chat, "confirm")
+    filed = await reply_with(api, token, chat, mark, "کد پیگیری")
+    found = CODE.search(filed["params"]["text"])
+    assert found
+    return ascii_digits(found.group(0)), tap
+
+
+async def test_text_report_with_location_ends_with_a_code(
+    api: FakeBotApi, bots: Messengers
+) -> None:
+    code = await report(api, TG, 501, "آسفالت کوچه ما پر از چاله شده")
+    ticket = await Ticket.get(tracking_code=code)
+    assert ticket.channel == "telegram" and ticket.latitude == pytest.approx(35.70)
+    assert ticket.chat_id == "501"
+    # Every update was confirmed, every reply sent once, and each callback answered.
+    assert api.pending(TG) == []
+    assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0
+    assert api.sent(TG, method="answerCallbackQuery")
+
+
+async def test_the_same_update_twice_makes_one_ticket(api: FakeBotApi, bots: Messengers
+                                                      ) -> None:
+    code, tap = await report_and_tap(api, TG, 502, "آسفالت خیابون ما خرابه و چاله داره")
+    await settle(api)
+    replies_before = len(api.sent(TG, chat_id=502, method="sendMessage"))
+    api.redeliver(TG, tap["update_id"])  # Telegram delivers the confirming tap again
+    await settle(api)
+    assert await Ticket.filter(chat_id="502").count() == 1
+    assert (await Ticket.get(chat_id="502")).tracking_code == code
+    assert len(api.sent(TG, chat_id=502, method="sendMessage")) == replies_before
+
+
+async def settle(api: FakeBotApi) -> None:
+    """Until every update is confirmed and every reply sent (or 10 s)."""
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if not api.pending(TG) and not await OutboxMessage.filter(sent_at__isnull=True).exists():
+            return
+
+
+async def test_429_is_retried_after_retry_after(api: FakeBotApi, bots: Messengers) -> None:
+    api.fail_next(TG, "sendMessage", error_code=429, retry_after=1)
+    mark = len(api.calls(TG))
+    api.push_message(TG, 503, "سلام")
+    started = asyncio.get_running_loop().time()
+    await reply_with(api, TG, 503, mark, "سلام")
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    failures = [c for c in api.calls(TG)[mark:] if c["error_code"] == 429]
+    assert len(failures) == 1
+    assert len(api.sent(TG, chat_id=503, method="sendMessage")) == 1
+
+
+async def test_status_for_the_owner_only(api: FakeBotApi, bots: Messengers) -> None:
+    code = await report(api, TG, 504, "درخت بزرگ کوچه افتاده وسط راه")
+    mark = len(api.calls(TG))
+    api.push_message(TG, 504, f"پیگیری {code}")
+    await reply_with(api, TG, 504, mark, "وضعیت درخواست")
+    mark = len(api.calls(TG))
+    api.push_message(TG, 999, f"پیگیری {code}")
+    refused = await reply_with(api, TG, 999, mark, "پیدا نشد")
+    assert "درخت" not in refused["params"]["text"]
+
+
+async def test_bale_runs_through_the_same_dispatcher(api: FakeBotApi, bots: Messengers) -> None:
+    code = await report(api, BALE, 601, "سطل زباله سر کوچه شکسته")
+    ticket = await Ticket.get(tracking_code=code)
+    assert ticket.channel == "bale"
+    assert api.sent(TG, chat_id=601) == []  # nothing leaked to the other bot
