@@ -1,0 +1,78 @@
+"""`kill -9` of `peygir serve` mid-conversation, then a restart: nothing lost, nothing twice."""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fakes.botapi import FakeBotApi
+from ticket_store.db import close_db, open_db
+from ticket_store.models import OutboxMessage, Ticket
+
+TOKEN = "333:CRASH"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(database_url: str, api: FakeBotApi, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PEYGIR_DATABASE_URL": database_url,
+        "PEYGIR_WEB_PORT": str(free_port()),
+        "PEYGIR_MEDIA_DIR": str(tmp_path / "media"),
+        "PEYGIR_TELEGRAM_TOKEN": TOKEN,
+        "PEYGIR_TELEGRAM_API": api.base_url,
+    }
+    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - kept open for the child
+    return subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], env=env,
+                            stdout=log, stderr=log)
+
+
+async def said(api: FakeBotApi, chat: int, pattern: str, since: int) -> dict:
+    return await api.wait_for_sent(
+        TOKEN, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
+        method="sendMessage", chat_id=chat, since=since, timeout=30)
+
+
+async def test_kill_9_mid_conversation_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    async with FakeBotApi(tokens=(TOKEN,)) as api:
+        serve = start_serve(database_url, api, tmp_path)
+        try:
+            mark = len(api.calls(TOKEN))
+            api.push_message(TOKEN, 77, "آسفالت کوچه ما پر از چاله شده")
+            await said(api, 77, "موقعیت", mark)
+            mark = len(api.calls(TOKEN))
+            api.push_location(TOKEN, 77, 35.7, 51.4)
+            await said(api, 77, "ثبت شود", mark)
+
+            api.push_callback(TOKEN, 77, "confirm")
+            await asyncio.sleep(0.05)  # the tap is in flight, perhaps half-handled
+            serve.send_signal(signal.SIGKILL)
+            serve.wait(timeout=10)
+
+            serve = start_serve(database_url, api, tmp_path)
+            await said(api, 77, "کد پیگیری", 0)
+            await asyncio.sleep(2)  # room for a duplicate to show itself, if there were one
+        finally:
+            serve.send_signal(signal.SIGKILL)
+            serve.wait(timeout=10)
+
+        codes = [c for c in api.sent(TOKEN, chat_id=77, method="sendMessage")
+                 if "کد پیگیری" in c["params"]["text"]]
+        assert len(codes) == 1, (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+
+    await open_db(database_url)
+    try:
+        assert await Ticket.filter(chat_id="77").count() == 1
+        assert await OutboxMessage.filter(sent_at__isnull=True, failed_at__isnull=True
+                                          ).count() == 0
+    finally:
+        await close_db()
