@@ -60,6 +60,11 @@ class Core:
                 messengers.add(channel, token.get_secret_value(), api,
                                markdown_by_default=markdown)
                 log.info("%s bot on %s", channel, api)
+        if messengers.bots and settings.webhook_base:
+            if settings.webhook_secret is None:
+                raise ValueError("PEYGIR_WEBHOOK_BASE needs PEYGIR_WEBHOOK_SECRET as well")
+            messengers.use_webhooks(settings.webhook_base,
+                                    settings.webhook_secret.get_secret_value())
         return messengers if messengers.bots else None
 
     async def stop(self) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 from collections import defaultdict, deque
@@ -95,6 +97,7 @@ class MessengerBot:
     outbox: OutboxWorker
     offset: int | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    header_secret: bool = True  # whether the messenger sends X-Telegram-Bot-Api-Secret-Token
 
 
 def make_bot(token: str, api_base: str) -> Bot:
@@ -112,14 +115,59 @@ class Messengers:
         self.bots: list[MessengerBot] = []
         self.flood = FloodGate()
         self._tasks: list[asyncio.Task[None]] = []
+        self.webhook_base = ""
+        self.webhook_secret = ""
 
     def add(self, channel: str, token: str, api_base: str, *, markdown_by_default: bool
             ) -> MessengerBot:
         bot = make_bot(token, api_base)
         sender = BotSender(TelegramSender(bot, markdown_by_default=markdown_by_default))
         entry = MessengerBot(channel, bot, OutboxWorker(channel, sender))
+        # Bale's setWebhook takes no secret_token (reported in public code): it gets a
+        # secret path instead, and Telegram gets both.
+        entry.header_secret = not markdown_by_default
         self.bots.append(entry)
         return entry
+
+    def use_webhooks(self, public_base: str, secret: str) -> None:
+        """Receive updates by webhook at ``{public_base}/bot/{channel}/{path}``."""
+        self.webhook_base = public_base.rstrip("/")
+        self.webhook_secret = secret
+
+    def webhook_path(self, entry: MessengerBot) -> str:
+        digest = hmac.new(self.webhook_secret.encode(), entry.channel.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def header_token(self, entry: MessengerBot) -> str:
+        digest = hmac.new(self.webhook_secret.encode(), b"header:" + entry.channel.encode(),
+                          hashlib.sha256)
+        return digest.hexdigest()  # [A-Za-z0-9_-], as setWebhook's secret_token requires
+
+    def by_channel(self, channel: str) -> MessengerBot | None:
+        return next((entry for entry in self.bots if entry.channel == channel), None)
+
+    def authorised(self, channel: str, path: str, header: str | None) -> bool:
+        """Whether a webhook request carries this bot's secret path (and header)."""
+        entry = self.by_channel(channel)
+        if entry is None or not self.webhook_secret:
+            return False
+        if not hmac.compare_digest(path, self.webhook_path(entry)):
+            return False
+        return not entry.header_secret or hmac.compare_digest(header or "",
+                                                              self.header_token(entry))
+
+    async def handle_webhook(self, channel: str, body: dict[str, object]) -> int:
+        """One authorised webhook request; returns the HTTP status to answer with."""
+        entry = self.by_channel(channel)
+        if entry is None:
+            return 404
+        try:
+            update = Update.model_validate(body, context={"bot": entry.bot})
+        except ValueError:
+            return 400
+        # Answer only after the update is committed: a non-200 makes Telegram deliver again.
+        await self.feed(entry, update)
+        return 200
 
     # -- the router: every update type ends in the dialogue ------------------------------------
     def _router(self) -> Router:
@@ -216,9 +264,23 @@ class Messengers:
 
     async def start(self) -> None:
         for entry in self.bots:
-            self._tasks.append(asyncio.create_task(self.poll(entry), name=f"{entry.channel}-poll"))
+            if self.webhook_base:
+                await self._set_webhook(entry)
+            else:
+                self._tasks.append(asyncio.create_task(self.poll(entry),
+                                                       name=f"{entry.channel}-poll"))
             self._tasks.append(asyncio.create_task(entry.outbox.run(entry.stopped),
                                                    name=f"{entry.channel}-outbox"))
+
+    async def _set_webhook(self, entry: MessengerBot) -> None:
+        url = f"{self.webhook_base}/bot/{entry.channel}/{self.webhook_path(entry)}"
+        secret = self.header_token(entry) if entry.header_secret else None
+        try:
+            await entry.bot.set_webhook(url=url, secret_token=secret,
+                                        allowed_updates=ALLOWED_UPDATES)
+            log.info("%s: webhook set", entry.channel)
+        except Exception as exc:
+            log.error("%s: setWebhook failed (%s); updates will not arrive", entry.channel, exc)
 
     async def stop(self) -> None:
         for entry in self.bots:

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     telegram_api: str = "https://api.telegram.org"
     bale_token: SecretStr | None = None
     bale_api: str = "https://tapi.bale.ai"
+    # Webhooks instead of long polling: the public HTTPS base URL that reaches `peygir serve`
+    # and a secret from which the webhook paths and Telegram's secret_token are derived.
+    webhook_base: str = ""
+    webhook_secret: SecretStr | None = None
     whisper_model: str = "base"
     open311_keys: str = ""  # comma-separated API keys
     instagram_username: str | None = None
@@ -32,7 +36,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
-        "eitaa_token", mode="before",
+        "eitaa_token", "webhook_secret", mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Cookie, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -98,6 +98,23 @@ def create_app(core: Core) -> FastAPI:
         )
         await core.dialogue.handle(message)
         return ChatOut(replies=await deliver(chat))
+
+    @app.post("/bot/{channel}/{path}")
+    async def bot_webhook(
+        channel: str, path: str, request: Request,
+        x_telegram_bot_api_secret_token: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Telegram's and Bale's webhook: refused (401) without the secret, before any work."""
+        messengers = core.messengers
+        if messengers is None or messengers.by_channel(channel) is None:
+            return Response(status_code=404)
+        if not messengers.authorised(channel, path, x_telegram_bot_api_secret_token):
+            return Response(status_code=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return Response(status_code=400)
+        return Response(status_code=await messengers.handle_webhook(channel, body))
 
     @app.get("/api/chat/poll")
     async def poll(chat: ChatId) -> ChatOut:
