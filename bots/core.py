@@ -54,7 +54,7 @@ class Core:
             # Bale parses Markdown by default (reported in public code), so we escape it.
             ("bale", settings.bale_token, settings.bale_api, True),
         ]
-        messengers = Messengers(self.dialogue)
+        messengers = Messengers(self.dialogue, media_dir=settings.media_dir)
         for channel, token, api, markdown in configured:
             if token is not None and token.get_secret_value():
                 messengers.add(channel, token.get_secret_value(), api,

@@ -25,6 +25,7 @@ from ticket_store.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
+MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API bots may download files up to 20 MB
 MAX_DESCRIPTION = 4000  # characters kept of one report; a 20,000-character paste is cut here
 _YES = {"بله", "بلی", "آره", "اره", "آری", "ثبت", "ثبت کن", "تایید", "تأیید", "باشه", "اوکی",
         "ok", "okay", "yes", "درسته", "صحیحه"}
@@ -81,12 +82,25 @@ class Dialogue:
         if msg.location:
             return self._location(msg.location, state)
         text = msg.text or ""
+        oversized = [a for a in msg.attachments if a.too_big]
+        await self._keep_attachments(msg)
+        if oversized:
+            notice = Reply(texts.TOO_BIG.format(limit=_megabytes(MAX_DOWNLOAD)))
+            if not text.strip():
+                return [notice]
+            return [notice, *await self._text(msg, normalize(text), state)]
         if not text.strip():
             return [Reply(texts.ATTACHMENT_LATER if msg.attachments else texts.EMPTY)]
         clean = normalize(text)
         if not any(ch.isalpha() or ch.isdigit() for ch in clean):
             return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
         return await self._text(msg, clean, state)
+
+    async def _keep_attachments(self, msg: IncomingMessage) -> None:
+        """Record the files this chat sent; a report made from them links them later."""
+        for item in msg.attachments:
+            if item.path:
+                await store.keep_attachment(msg.channel, msg.chat_id, item)
 
     def _start(self, payload: str | None, state: dict[str, Any]) -> list[Reply]:
         state.clear()
@@ -305,6 +319,10 @@ class Dialogue:
             note = f" ({event.note})" if event.note else ""
             lines.append(f"• {jalali(event.at, self.timezone)}: {label}{note}")
         return [Reply("\n".join(lines))]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size // (1024 * 1024)} مگابایت"
 
 
 def _shorten(text: str, limit: int) -> str:

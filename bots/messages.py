@@ -18,6 +18,8 @@ class Attachment:
     mime: str | None = None
     size: int | None = None
     duration: float | None = None
+    path: str | None = None  # where the file was saved under PEYGIR_MEDIA_DIR, once fetched
+    too_big: bool = False  # over the channel's download limit: not fetched
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import hmac
 import logging
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -34,11 +35,12 @@ from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 
 from bots import texts
-from bots.dialogue import Dialogue
+from bots.dialogue import MAX_DOWNLOAD, Dialogue
 from bots.messages import IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from channels.telegram import TelegramSender, to_incoming
+from channels.telegram import TelegramSender, fetch_file, to_incoming
 from ticket_store import store
+from ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,9 @@ def make_bot(token: str, api_base: str) -> Bot:
 class Messengers:
     """The dispatcher, its router and every configured bot."""
 
-    def __init__(self, dialogue: Dialogue) -> None:
+    def __init__(self, dialogue: Dialogue, media_dir: Path = Path("media")) -> None:
         self.dialogue = dialogue
+        self.media_dir = media_dir
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(self._router())
         self.bots: list[MessengerBot] = []
@@ -198,8 +201,25 @@ class Messengers:
                 self._wake(incoming.channel)
             log.info("flood: dropped update %s", incoming.dedup_key)
             return
+        if incoming.attachments and not await ProcessedUpdate.exists(
+            dedup_key=incoming.dedup_key
+        ):
+            incoming = await self._fetch_files(incoming)
         await self.dialogue.handle(incoming)
         self._wake(incoming.channel)
+
+    async def _fetch_files(self, incoming: IncomingMessage) -> IncomingMessage:
+        entry = self.by_channel(incoming.channel)
+        if entry is None:
+            return incoming
+        fetched = []
+        for item in incoming.attachments:
+            try:
+                fetched.append(await fetch_file(entry.bot, item, self.media_dir, MAX_DOWNLOAD))
+            except TelegramBadRequest as refused:  # "file is too big" and the like
+                log.warning("%s: getFile refused %s: %s", entry.channel, item.file_ref, refused)
+                fetched.append(replace(item, too_big="too big" in str(refused).lower()))
+        return replace(incoming, attachments=tuple(fetched))
 
     def _wake(self, channel: str) -> None:
         for entry in self.bots:

@@ -7,7 +7,11 @@ is a flag on :class:`TelegramSender`, not a second adapter.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 from aiogram import Bot
 from aiogram.types import (
@@ -123,6 +127,35 @@ def to_incoming(update: Update, channel: str) -> IncomingMessage | None:
     if update.callback_query:
         return callback_to_incoming(update.callback_query, channel, update.update_id)
     return None
+
+
+async def fetch_file(bot: Bot, item: Attachment, media_dir: Path, max_bytes: int) -> Attachment:
+    """``getFile``, then the download, into ``media_dir`` by content hash.
+
+    The size is checked twice before any byte is fetched: the update's own ``file_size`` and
+    ``getFile``'s; a file over the limit comes back marked ``too_big`` and is not fetched.
+    """
+    if item.size is not None and item.size > max_bytes:
+        return replace(item, too_big=True)
+    info = await bot.get_file(item.file_ref)
+    if info.file_size is not None and info.file_size > max_bytes:
+        return replace(item, too_big=True, size=info.file_size)
+    if not info.file_path:
+        return item
+    buffer = io.BytesIO()
+    await bot.download_file(info.file_path, destination=buffer)
+    data = buffer.getvalue()
+    if len(data) > max_bytes:
+        return replace(item, too_big=True, size=len(data))
+    digest = hashlib.sha256(data).hexdigest()
+    suffix = Path(info.file_path).suffix[:8]
+    target = media_dir / digest[:2] / f"{digest}{suffix}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(target.suffix + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)  # whole or absent, never half a file
+    return replace(item, path=str(target), size=len(data))
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> Iterator[str]:

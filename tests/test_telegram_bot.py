@@ -3,6 +3,7 @@
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from bots.dialogue import Dialogue
 from bots.telegram_bot import Messengers
 from nlu.normalize import ascii_digits
 from tests.fakes.botapi import FakeBotApi
-from ticket_store.models import OutboxMessage, Ticket
+from ticket_store.models import Attachment, OutboxMessage, Ticket
 
 TG = "111:TELEGRAM"
 BALE = "222:BALE"
@@ -135,3 +136,30 @@ async def test_bale_runs_through_the_same_dispatcher(api: FakeBotApi, bots: Mess
     ticket = await Ticket.get(tracking_code=code)
     assert ticket.channel == "bale"
     assert api.sent(TG, chat_id=601) == []  # nothing leaked to the other bot
+
+
+async def test_photos_are_fetched_and_oversized_files_refused_politely(
+    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+) -> None:
+    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
+    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
+    await messengers.start()
+    try:
+        jpeg = b"\xff\xd8\xff\xe0" + b"peygir" * 500
+        mark = len(api.calls(TG))
+        api.push_photo(TG, 701, jpeg, caption=None)
+        await reply_with(api, TG, 701, mark, "فایل دریافت شد")
+        kept = await Attachment.get(chat_id="701")
+        assert kept.path and Path(kept.path).read_bytes() == jpeg
+        assert Path(kept.path).parent.parent == tmp_path / "media"
+
+        mark = len(api.calls(TG))
+        voice = {"file_id": "huge-voice", "file_unique_id": "huge", "duration": 600,
+                 "mime_type": "audio/ogg", "file_size": 21 * 1024 * 1024}
+        api.push_update(TG, {"message": api.user_message(TG, 701, voice=voice)})
+        await reply_with(api, TG, 701, mark, "بزرگ‌تر از حد مجاز")
+        assert await Attachment.filter(chat_id="701").count() == 1
+        fetched = [c["params"].get("file_id") for c in api.calls(TG) if c["method"] == "getFile"]
+        assert "huge-voice" not in fetched  # refused before any download was attempted
+    finally:
+        await messengers.stop()

@@ -6,15 +6,18 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from bots.messages import Attachment as AttachmentIn
 from bots.messages import Location, Reply
 from bots.persian import CHANNEL_LABELS
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
+    Attachment,
     ChatState,
     Citizen,
     OutboxMessage,
@@ -91,6 +94,14 @@ async def file_ticket(
         note=f"ثبت از {CHANNEL_LABELS.get(channel, channel)}",
     )
     return ticket
+
+
+async def keep_attachment(channel: str, chat_id: str, item: AttachmentIn) -> Attachment:
+    return await Attachment.create(
+        channel=channel, chat_id=chat_id, kind=item.kind, file_ref=item.file_ref[:512],
+        mime=item.mime, size=item.size, duration=item.duration, path=item.path,
+        sha256=Path(item.path).stem if item.path else None,
+    )
 
 
 async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Ticket | None:
