@@ -163,3 +163,19 @@ async def test_photos_are_fetched_and_oversized_files_refused_politely(
         assert "huge-voice" not in fetched  # refused before any download was attempted
     finally:
         await messengers.stop()
+
+
+async def test_a_flooding_chat_is_slowed_and_others_are_not(
+    api: FakeBotApi, bots: Messengers
+) -> None:
+    for i in range(50):
+        api.push_message(TG, 801, f"سلام {i}")
+    api.push_message(TG, 802, "سلام")
+    await reply_with(api, TG, 802, 0, "سلام")
+    await reply_with(api, TG, 801, 0, "صبر کنید")
+    await settle(api)
+    to_flooder = api.sent(TG, chat_id=801, method="sendMessage")
+    notices = [c for c in to_flooder if "صبر کنید" in c["params"]["text"]]
+    assert len(notices) == 1
+    assert len(to_flooder) <= bots.flood.limit + 1
+    assert len(api.sent(TG, chat_id=802, method="sendMessage")) == 1
