@@ -83,24 +83,36 @@ class Dialogue:
             return self._location(msg.location, state)
         text = msg.text or ""
         oversized = [a for a in msg.attachments if a.too_big]
-        await self._keep_attachments(msg)
+        kept = await self._keep_attachments(msg, state)
+        same_album = msg.media_group is not None and msg.media_group == state.get("album")
+        state["album"] = msg.media_group
         if oversized:
             notice = Reply(texts.TOO_BIG.format(limit=_megabytes(MAX_DOWNLOAD)))
             if not text.strip():
                 return [notice]
             return [notice, *await self._text(msg, normalize(text), state)]
         if not text.strip():
-            return [Reply(texts.ATTACHMENT_LATER if msg.attachments else texts.EMPTY)]
+            if not msg.attachments:
+                return [Reply(texts.EMPTY)]
+            if same_album:
+                return []  # the rest of an album: one acknowledgement is enough
+            if kept and state.get("draft", {}).get("service"):
+                return [Reply(texts.ATTACHMENT_ADDED)]
+            return [Reply(texts.ATTACHMENT_LATER)]
         clean = normalize(text)
         if not any(ch.isalpha() or ch.isdigit() for ch in clean):
             return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
         return await self._text(msg, clean, state)
 
-    async def _keep_attachments(self, msg: IncomingMessage) -> None:
-        """Record the files this chat sent; a report made from them links them later."""
+    async def _keep_attachments(self, msg: IncomingMessage, state: dict[str, Any]) -> int:
+        """Record the files this chat sent; they join the report being made, or the next one."""
+        kept = 0
         for item in msg.attachments:
             if item.path:
-                await store.keep_attachment(msg.channel, msg.chat_id, item)
+                row = await store.keep_attachment(msg.channel, msg.chat_id, item)
+                state.setdefault("attachments", []).append(row.id)
+                kept += 1
+        return kept
 
     def _start(self, payload: str | None, state: dict[str, Any]) -> list[Reply]:
         state.clear()
@@ -168,6 +180,10 @@ class Dialogue:
                      for kind, key in options)
         return [Reply(texts.PICK_ONE_URGENT if urgent else texts.PICK_ONE, buttons=rows)]
 
+    def _button_for(self, data: str) -> Button:
+        kind, _, key = data.partition(":")
+        return self._choice_button("faq" if kind == "faq" else "service", key)
+
     def _choice_button(self, kind: str, key: str) -> Button:
         if kind == "faq":
             return Button(self.pack.faq_by_id[key].question, f"faq:{key}")
@@ -221,9 +237,16 @@ class Dialogue:
 
     def _location(self, location: Location, state: dict[str, Any]) -> list[Reply]:
         place = {"lat": location.lat, "lon": location.lon}
-        if state.get("draft", {}).get("service"):
-            state["draft"].update(place)
+        draft = state.get("draft", {})
+        if draft.get("service"):
+            draft.update(place)
             return self._advance(state)
+        if state.get("stage") == "choose" and draft.get("candidates"):
+            # The citizen sent the place before picking the subject: keep it, ask again.
+            draft.update(place)
+            rows = tuple((self._button_for(data),) for data in draft["candidates"])
+            rows += ((Button(texts.NONE_OF_THESE, "svc:none"),),)
+            return [Reply(texts.LOCATION_THEN_PICK, buttons=rows)]
         state["pending_location"] = place
         return [Reply(texts.LOCATION_RECEIVED)]
 
@@ -250,6 +273,7 @@ class Dialogue:
             ),
             now=self.clock(), deadlines=self.deadlines,
         )
+        await store.attach_to_ticket(ticket, state.pop("attachments", []))
         state.pop("draft", None)
         state.pop("deep_link", None)
         state["stage"] = "idle"

@@ -179,3 +179,37 @@ async def test_a_flooding_chat_is_slowed_and_others_are_not(
     assert len(notices) == 1
     assert len(to_flooder) <= bots.flood.limit + 1
     assert len(api.sent(TG, chat_id=802, method="sendMessage")) == 1
+
+
+async def test_an_album_with_a_caption_is_one_report(
+    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+) -> None:
+    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
+    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
+    await messengers.start()
+    try:
+        mark = len(api.calls(TG))
+        api.push_photo(TG, 901, b"\xff\xd8 one", caption="درخت بزرگ کوچه افتاده وسط راه",
+                       media_group_id="al1")
+        api.push_photo(TG, 901, b"\xff\xd8 two", media_group_id="al1")
+        api.push_photo(TG, 901, b"\xff\xd8 three", media_group_id="al1")
+        await reply_with(api, TG, 901, mark, "موقعیت|کدام")
+        await settle(api)
+        assert not [c for c in api.sent(TG, chat_id=901) if "فایل" in
+                    c["params"].get("text", "")]  # no reply per photo of the album
+        mark = len(api.calls(TG))
+        api.push_location(TG, 901, 35.7, 51.4)
+        asked = await reply_with(api, TG, 901, mark, "ثبت شود|انتخاب کنید")
+        if "confirm" not in buttons(asked):
+            assert buttons(asked)[0] == "svc:fallen_tree"
+            mark = len(api.calls(TG))
+            api.push_callback(TG, 901, buttons(asked)[0])
+            await reply_with(api, TG, 901, mark, "ثبت شود")
+        mark = len(api.calls(TG))
+        api.push_callback(TG, 901, "confirm")
+        filed = await reply_with(api, TG, 901, mark, "کد پیگیری")
+        code = ascii_digits(CODE.search(filed["params"]["text"]).group(0))
+        ticket = await Ticket.get(tracking_code=code)
+        assert await Attachment.filter(ticket=ticket).count() == 3
+    finally:
+        await messengers.stop()

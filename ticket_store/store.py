@@ -104,6 +104,15 @@ async def keep_attachment(channel: str, chat_id: str, item: AttachmentIn) -> Att
     )
 
 
+async def attach_to_ticket(ticket: Ticket, attachment_ids: list[int]) -> int:
+    """Link the chat's kept files to its new ticket (only files of that same chat)."""
+    if not attachment_ids:
+        return 0
+    return await Attachment.filter(
+        id__in=attachment_ids, channel=ticket.channel, chat_id=ticket.chat_id, ticket_id=None
+    ).update(ticket_id=ticket.id)
+
+
 async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Ticket | None:
     """A ticket by its code, but only for the chat that filed it."""
     return await Ticket.get_or_none(tracking_code=tracking_code, channel=channel, chat_id=chat_id)
