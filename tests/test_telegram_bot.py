@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bots.dialogue import Dialogue
+from bots.messages import Reply
 from bots.telegram_bot import Messengers
 from nlu.normalize import ascii_digits
 from tests.fakes.botapi import FakeBotApi
@@ -26,10 +27,18 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bots(api: FakeBotApi, dialogue: Dialogue) -> AsyncIterator[Messengers]:
+async def bale_api() -> AsyncIterator[FakeBotApi]:
+    """Bale's servers: a second Bot API server at its own base URL."""
+    async with FakeBotApi(tokens=(BALE,)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bots(api: FakeBotApi, bale_api: FakeBotApi, dialogue: Dialogue
+               ) -> AsyncIterator[Messengers]:
     messengers = Messengers(dialogue)
     messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
-    messengers.add("bale", BALE, api.base_url + "/", markdown_by_default=True)
+    messengers.add("bale", BALE, bale_api.base_url, markdown_by_default=True)
     await messengers.start()
     yield messengers
     await messengers.stop()
@@ -131,11 +140,22 @@ async def test_status_for_the_owner_only(api: FakeBotApi, bots: Messengers) -> N
     assert "درخت" not in refused["params"]["text"]
 
 
-async def test_bale_runs_through_the_same_dispatcher(api: FakeBotApi, bots: Messengers) -> None:
-    code = await report(api, BALE, 601, "سطل زباله سر کوچه شکسته")
+async def test_bale_runs_through_the_same_dispatcher(
+    api: FakeBotApi, bale_api: FakeBotApi, bots: Messengers
+) -> None:
+    assert bots.bots[0].bot.session.api.base != bots.bots[1].bot.session.api.base
+    code = await report(bale_api, BALE, 601, "سطل زباله سر کوچه شکسته")
     ticket = await Ticket.get(tracking_code=code)
     assert ticket.channel == "bale"
     assert api.sent(TG, chat_id=601) == []  # nothing leaked to the other bot
+    # Bale parses Markdown by default: its sender escapes what Telegram's leaves alone.
+    text = "کوچه_۱۲ و *پلاک* [۵]"
+    await bots.bots[1].outbox.sender.send("601", Reply(text))
+    api.add_chat(TG, 601)
+    await bots.bots[0].outbox.sender.send("601", Reply(text))
+    assert bale_api.sent(BALE, chat_id=601)[-1]["params"]["text"] == (
+        "کوچه\\_۱۲ و \\*پلاک\\* \\[۵\\]")
+    assert api.sent(TG, chat_id=601)[-1]["params"]["text"] == text
 
 
 async def test_photos_are_fetched_and_oversized_files_refused_politely(
