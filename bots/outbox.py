@@ -141,11 +141,12 @@ class OutboxWorker:
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         await self.report_interrupted()
         while not stop.is_set():
+            # Cleared before the pass: a reply queued during it wakes the next pass at once.
+            self.wake.clear()
             try:
                 await self.deliver_due()
             except Exception:  # the database went away for a moment: keep the loop alive
                 log.exception("%s: outbox delivery failed; retrying", self.channel)
-            self.wake.clear()
             waiters = [asyncio.ensure_future(self.wake.wait()),
                        asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
+from tortoise import connections
 
 from bots.messages import Attachment as AttachmentIn
 from bots.messages import Location, Reply
@@ -36,15 +35,20 @@ def new_tracking_code() -> str:
 
 
 async def claim_update(dedup_key: str) -> bool:
-    """Record that an update is being handled; False if it was handled before."""
-    if await ProcessedUpdate.exists(dedup_key=dedup_key):
-        return False
-    try:
-        async with in_transaction():  # a savepoint: a racing duplicate fails alone
-            await ProcessedUpdate.create(dedup_key=dedup_key)
-    except IntegrityError:
-        return False
-    return True
+    """Record that an update is being handled; False if it was handled before.
+
+    One statement, ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35 and
+    PostgreSQL alike): a racing duplicate neither fails the transaction nor needs a savepoint.
+    """
+    connection = connections.get("default")
+    marks = ("$1", "$2") if connection.capabilities.dialect == "postgres" else ("?", "?")
+    table = ProcessedUpdate._meta.db_table
+    rows = await connection.execute_query_dict(
+        f"INSERT INTO {table} (dedup_key, processed_at) VALUES ({marks[0]}, {marks[1]})"
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        [dedup_key, datetime.now(UTC)],
+    )
+    return bool(rows)
 
 
 async def citizen_for(channel: str, user_id: str) -> Citizen:
