@@ -3,6 +3,7 @@ effects must land together (the dedup record, the ticket and its replies)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ async def claim_update(dedup_key: str) -> bool:
     PostgreSQL alike): a racing duplicate neither fails the transaction nor needs a savepoint.
     """
     connection = connections.get("default")
-    marks = ("$1", "$2") if connection.capabilities.dialect == "postgres" else ("?", "?")
+    marks = _marks(connection, 2)
     table = ProcessedUpdate._meta.db_table
     rows = await connection.execute_query_dict(
         f"INSERT INTO {table} (dedup_key, processed_at) VALUES ({marks[0]}, {marks[1]})"
@@ -137,9 +138,23 @@ async def load_state(channel: str, chat_id: str) -> dict[str, Any]:
 
 
 async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
-    updated = await ChatState.filter(channel=channel, chat_id=chat_id).update(state=state)
-    if not updated:
-        await ChatState.create(channel=channel, chat_id=chat_id, state=state)
+    """One upsert statement (the hot path runs it for every update)."""
+    connection = connections.get("default")
+    marks = _marks(connection, 4)
+    await connection.execute_query(
+        f"INSERT INTO {ChatState._meta.db_table} (channel, chat_id, state, updated_at) "
+        f"VALUES ({', '.join(marks)}) ON CONFLICT (channel, chat_id) "
+        "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        [channel, chat_id, json.dumps(state, ensure_ascii=False, separators=(",", ":")),
+         datetime.now(UTC)],
+    )
+
+
+def _marks(connection: Any, count: int) -> list[str]:
+    """Placeholders in the connection's own style."""
+    if connection.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(1, count + 1)]
+    return ["?"] * count
 
 
 # -- outbox ----------------------------------------------------------------------------------
