@@ -86,11 +86,14 @@ class Dialogue:
         kept = await self._keep_attachments(msg, state)
         same_album = msg.media_group is not None and msg.media_group == state.get("album")
         state["album"] = msg.media_group
-        if oversized:
-            notice = Reply(texts.TOO_BIG.format(limit=_megabytes(MAX_DOWNLOAD)))
+        notices = [Reply(texts.TOO_BIG.format(limit=_megabytes(MAX_DOWNLOAD)))] if oversized else []
+        problems = dict.fromkeys(a.problem for a in msg.attachments if a.problem)
+        notices += [Reply(problem) for problem in problems if problem]
+        if notices:
+            # The refused file is named; whatever else came with it is still taken.
             if not text.strip():
-                return [notice]
-            return [notice, *await self._text(msg, normalize(text), state)]
+                return notices
+            return [*notices, *await self._text(msg, normalize(text), state)]
         if not text.strip():
             if not msg.attachments:
                 return [Reply(texts.EMPTY)]

@@ -20,6 +20,7 @@ class Attachment:
     duration: float | None = None
     path: str | None = None  # where the file was saved under PEYGIR_MEDIA_DIR, once fetched
     too_big: bool = False  # over the channel's download limit: not fetched
+    problem: str | None = None  # why the file was refused, worded for the citizen
 
 
 @dataclass(frozen=True)

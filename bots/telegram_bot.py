@@ -36,9 +36,11 @@ from aiogram.types import CallbackQuery, Message, Update
 
 from bots import texts
 from bots.dialogue import MAX_DOWNLOAD, Dialogue
-from bots.messages import IncomingMessage, Reply
+from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.telegram import TelegramSender, fetch_file, to_incoming
+from media_ingest.intake import check
+from media_ingest.probe import MediaError
 from ticket_store import store
 from ticket_store.models import ProcessedUpdate
 
@@ -215,10 +217,11 @@ class Messengers:
         fetched = []
         for item in incoming.attachments:
             try:
-                fetched.append(await fetch_file(entry.bot, item, self.media_dir, MAX_DOWNLOAD))
+                item = await fetch_file(entry.bot, item, self.media_dir, MAX_DOWNLOAD)
             except TelegramBadRequest as refused:  # "file is too big" and the like
                 log.warning("%s: getFile refused %s: %s", entry.channel, item.file_ref, refused)
-                fetched.append(replace(item, too_big="too big" in str(refused).lower()))
+                item = replace(item, too_big="too big" in str(refused).lower())
+            fetched.append(await asyncio.to_thread(_inspect, item))
         return replace(incoming, attachments=tuple(fetched))
 
     def _wake(self, channel: str) -> None:
@@ -310,6 +313,19 @@ class Messengers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for entry in self.bots:
             await entry.bot.session.close()
+
+
+def _inspect(item: Attachment) -> Attachment:
+    """Check a fetched file by its real content; a bad one is dropped with a polite reason."""
+    if not item.path:
+        return item
+    try:
+        check(item.path, item.kind)
+    except MediaError as bad:
+        log.info("refused %s (%s): %s", item.file_ref, bad.reason, bad.detail)
+        Path(item.path).unlink(missing_ok=True)
+        return replace(item, path=None, problem=bad.message)
+    return item
 
 
 def _chat_key(update: Update) -> str:

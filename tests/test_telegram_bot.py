@@ -1,12 +1,14 @@
 """Whole conversations through the real aiogram stack and a Bot API server on loopback."""
 
 import asyncio
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bots.dialogue import Dialogue
 from bots.messages import Reply
@@ -42,6 +44,13 @@ async def bots(api: FakeBotApi, bale_api: FakeBotApi, dialogue: Dialogue
     await messengers.start()
     yield messengers
     await messengers.stop()
+
+
+def real_jpeg(colour: tuple[int, int, int]) -> bytes:
+    """A small real JPEG: peygir checks what a file is, not what it is called."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
 
 
 def buttons(call: dict[str, Any]) -> list[str]:
@@ -165,7 +174,7 @@ async def test_photos_are_fetched_and_oversized_files_refused_politely(
     messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
     await messengers.start()
     try:
-        jpeg = b"\xff\xd8\xff\xe0" + b"peygir" * 500
+        jpeg = real_jpeg((200, 30, 30))
         mark = len(api.calls(TG))
         api.push_photo(TG, 701, jpeg, caption=None)
         await reply_with(api, TG, 701, mark, "فایل دریافت شد")
@@ -209,10 +218,10 @@ async def test_an_album_with_a_caption_is_one_report(
     await messengers.start()
     try:
         mark = len(api.calls(TG))
-        api.push_photo(TG, 901, b"\xff\xd8 one", caption="درخت بزرگ کوچه افتاده وسط راه",
-                       media_group_id="al1")
-        api.push_photo(TG, 901, b"\xff\xd8 two", media_group_id="al1")
-        api.push_photo(TG, 901, b"\xff\xd8 three", media_group_id="al1")
+        api.push_photo(TG, 901, real_jpeg((10, 120, 10)),
+                       caption="درخت بزرگ کوچه افتاده وسط راه", media_group_id="al1")
+        api.push_photo(TG, 901, real_jpeg((20, 130, 20)), media_group_id="al1")
+        api.push_photo(TG, 901, real_jpeg((30, 140, 30)), media_group_id="al1")
         await reply_with(api, TG, 901, mark, "موقعیت|کدام")
         await settle(api)
         assert not [c for c in api.sent(TG, chat_id=901) if "فایل" in
@@ -231,5 +240,25 @@ async def test_an_album_with_a_caption_is_one_report(
         code = ascii_digits(CODE.search(filed["params"]["text"]).group(0))
         ticket = await Ticket.get(tracking_code=code)
         assert await Attachment.filter(ticket=ticket).count() == 3
+    finally:
+        await messengers.stop()
+
+
+async def test_a_broken_voice_note_is_refused_politely_and_the_text_kept(
+    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+) -> None:
+    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
+    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
+    await messengers.start()
+    try:
+        mark = len(api.calls(TG))
+        api.push_voice(TG, 951, b"OggS\x00\x02 this is not really an opus stream", duration=4)
+        refused = await reply_with(api, TG, 951, mark, "صوتی|فایل")
+        assert "Traceback" not in refused["params"]["text"]
+        assert await Attachment.filter(chat_id="951").count() == 0
+        assert list((tmp_path / "media").rglob("*.*")) == []  # nothing bad kept on disk
+        mark = len(api.calls(TG))
+        api.push_message(TG, 951, "آسفالت کوچه ما پر از چاله شده")
+        await reply_with(api, TG, 951, mark, "موقعیت|کدام")
     finally:
         await messengers.stop()
