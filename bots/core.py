@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from ticket_store.db import close_db, open_db
 
 if TYPE_CHECKING:
     from bots.telegram_bot import Messengers
+    from bots.transcription import TranscriptionWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ class Core:
         return cls(settings, pack, classifier, dialogue)
 
     messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
+    transcription: TranscriptionWorker | None = field(default=None)
+    _transcription_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def start(self) -> None:
         await open_db(self.settings.database_url)
@@ -43,6 +48,23 @@ class Core:
         self.messengers = self._messengers()
         if self.messengers:
             await self.messengers.start()
+        self._start_transcription()
+
+    def _start_transcription(self) -> None:
+        from bots.transcription import TranscriptionWorker
+        from media_ingest.transcribe import Transcriber
+
+        model = self.settings.whisper_model
+        messengers = self.messengers
+        self.transcription = TranscriptionWorker(
+            self.dialogue, lambda: Transcriber(model),
+            on_reply=messengers.wake if messengers else lambda channel: None,
+        )
+        if messengers:
+            messengers.on_speech = self.transcription.wake.set
+        self._stopping = asyncio.Event()
+        self._transcription_task = asyncio.create_task(
+            self.transcription.run(self._stopping), name="transcription")
 
     def _messengers(self) -> Messengers | None:
         """The Telegram and Bale bots whose tokens are set; None when neither is."""
@@ -68,6 +90,11 @@ class Core:
         return messengers if messengers.bots else None
 
     async def stop(self) -> None:
+        if self._transcription_task is not None:
+            self._stopping.set()
+            self._transcription_task.cancel()
+            await asyncio.gather(self._transcription_task, return_exceptions=True)
+            self._transcription_task = None
         if self.messengers:
             await self.messengers.stop()
             self.messengers = None

@@ -25,6 +25,7 @@ from ticket_store.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
+SPOKEN_KINDS = frozenset({"voice", "audio", "video", "video_note"})
 MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API bots may download files up to 20 MB
 MAX_DESCRIPTION = 4000  # characters kept of one report; a 20,000-character paste is cut here
 _YES = {"بله", "بلی", "آره", "اره", "آری", "ثبت", "ثبت کن", "تایید", "تأیید", "باشه", "اوکی",
@@ -99,6 +100,8 @@ class Dialogue:
                 return [Reply(texts.EMPTY)]
             if same_album:
                 return []  # the rest of an album: one acknowledgement is enough
+            if any(a.kind in SPOKEN_KINDS and a.path for a in msg.attachments):
+                return [Reply(texts.TRANSCRIBING)]
             if kept and state.get("draft", {}).get("service"):
                 return [Reply(texts.ATTACHMENT_ADDED)]
             return [Reply(texts.ATTACHMENT_LATER)]
@@ -108,12 +111,18 @@ class Dialogue:
         return await self._text(msg, clean, state)
 
     async def _keep_attachments(self, msg: IncomingMessage, state: dict[str, Any]) -> int:
-        """Record the files this chat sent; they join the report being made, or the next one."""
+        """Record the files this chat sent; they join the report being made, or the next one.
+
+        Speech (voice, audio, video, video note) also gets a transcription job, in this same
+        transaction: the job survives a restart, and its text comes back as a message."""
         kept = 0
         for item in msg.attachments:
             if item.path:
                 row = await store.keep_attachment(msg.channel, msg.chat_id, item)
                 state.setdefault("attachments", []).append(row.id)
+                if item.kind in SPOKEN_KINDS:
+                    await store.queue_transcription(msg.channel, msg.chat_id, msg.user_id, row)
+                    state["transcribing"] = state.get("transcribing", 0) + 1
                 kept += 1
         return kept
 
@@ -126,6 +135,8 @@ class Dialogue:
         return [Reply(texts.WELCOME)]
 
     async def _text(self, msg: IncomingMessage, clean: str, state: dict[str, Any]) -> list[Reply]:
+        if msg.from_voice:
+            return self._transcript(clean, state)
         stage = state.get("stage")
         short = ascii_digits(clean).strip(" .!؟?").lower()
         if stage == "confirm":
@@ -165,6 +176,19 @@ class Dialogue:
             return [self._faq_answer(intent.faq_id)]
         assert intent.code is not None
         return self._service_chosen(clean, intent.code, state, fresh=True)
+
+    def _transcript(self, clean: str, state: dict[str, Any]) -> list[Reply]:
+        """Whisper's text: shown to the citizen, and never filed without their tap."""
+        state["transcribing"] = max(0, state.get("transcribing", 1) - 1)
+        heard = texts.HEARD.format(text=_shorten(clean, 600))
+        intent = self.classifier.classify(clean)
+        if intent.kind == "status":
+            return [Reply(heard)]
+        if intent.kind not in ("service", "faq") and not intent.alternatives:
+            return [Reply(heard + "\n" + texts.HEARD_NOTHING)]
+        replies = self._offer_choices(clean, intent, state)
+        state["draft"]["transcript"] = clean[:MAX_DESCRIPTION]
+        return [Reply(heard + "\n" + replies[0].text, buttons=replies[0].buttons)]
 
     # -- services and drafts -----------------------------------------------------------------
     def _offer_choices(self, clean: str, intent: Intent, state: dict[str, Any]) -> list[Reply]:
@@ -272,6 +296,7 @@ class Dialogue:
             store.NewTicket(
                 service_code=code, description=draft["text"], urgent=service.urgent,
                 location=location, address=draft.get("address"),
+                transcript=draft.get("transcript"),
                 deep_link=state.get("deep_link"),
             ),
             now=self.clock(), deadlines=self.deadlines,

@@ -54,6 +54,7 @@ class IncomingMessage:
     # Something we deliberately do not handle (an edited message, a sticker, a poll...):
     # the dialogue answers it politely instead of guessing.
     unsupported: str | None = None
+    from_voice: bool = False  # the text is Whisper's transcript of the citizen's voice note
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 

@@ -18,6 +18,7 @@ import hmac
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 
 from bots import texts
-from bots.dialogue import MAX_DOWNLOAD, Dialogue
+from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.telegram import TelegramSender, fetch_file, to_incoming
@@ -122,6 +123,7 @@ class Messengers:
         self._tasks: list[asyncio.Task[None]] = []
         self.webhook_base = ""
         self.webhook_secret = ""
+        self.on_speech: Callable[[], None] = lambda: None  # a voice note was queued
 
     def add(self, channel: str, token: str, api_base: str, *, markdown_by_default: bool
             ) -> MessengerBot:
@@ -200,7 +202,7 @@ class Messengers:
         if not self.flood.admit(incoming.chat_id):
             if self.flood.should_warn(incoming.chat_id):
                 await store.enqueue(incoming.channel, incoming.chat_id, Reply(texts.SLOW_DOWN))
-                self._wake(incoming.channel)
+                self.wake(incoming.channel)
             log.info("flood: dropped update %s", incoming.dedup_key)
             return
         if incoming.attachments and not await ProcessedUpdate.exists(
@@ -208,7 +210,9 @@ class Messengers:
         ):
             incoming = await self._fetch_files(incoming)
         await self.dialogue.handle(incoming)
-        self._wake(incoming.channel)
+        self.wake(incoming.channel)
+        if any(a.path and a.kind in SPOKEN_KINDS for a in incoming.attachments):
+            self.on_speech()
 
     async def _fetch_files(self, incoming: IncomingMessage) -> IncomingMessage:
         entry = self.by_channel(incoming.channel)
@@ -224,7 +228,8 @@ class Messengers:
             fetched.append(await asyncio.to_thread(_inspect, item))
         return replace(incoming, attachments=tuple(fetched))
 
-    def _wake(self, channel: str) -> None:
+    def wake(self, channel: str) -> None:
+        """New replies are in the outbox for this channel: deliver now."""
         for entry in self.bots:
             if entry.channel == channel:
                 entry.outbox.wake.set()

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from bots.dialogue import Dialogue
-from bots.messages import IncomingMessage, Location, Reply
+from bots.messages import Attachment, IncomingMessage, Location, Reply
 from ticket_store import store
 
 CHANNEL = "memory"
@@ -22,13 +22,14 @@ class MemoryChannel:
     def message(
         self, chat: str, text: str = "", *, callback: str | None = None,
         location: tuple[float, float] | None = None, start: str | None = None,
-        update_id: int | None = None,
+        update_id: int | None = None, attachments: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         update = update_id if update_id is not None else next(self._update_ids)
         return IncomingMessage(
             channel=self.name, chat_id=chat, user_id=chat, message_id=str(update),
             dedup_key=f"{self.name}:{update}", text=text, callback_data=callback,
             location=Location(*location) if location else None, start_payload=start,
+            attachments=attachments,
         )
 
     async def send(self, message: IncomingMessage) -> list[Reply]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ import pytest
 from bots.dialogue import Dialogue
 from channels.memory import MemoryChannel
 from config.pack import Pack, load_pack
+from media_ingest.whisper_model import assemble_base
 from nlu.classifier import Classifier
 from ticket_store.db import close_db, open_db
 
@@ -105,3 +108,26 @@ def dialogue(db: str, default_pack: Pack, default_classifier: Classifier) -> Dia
 @pytest.fixture
 def chat(dialogue: Dialogue) -> MemoryChannel:
     return MemoryChannel(dialogue)
+
+
+SPOKEN = "سلام، درخت بزرگ کوچه ما افتاده و راه را بسته است"
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return assemble_base(tmp_path_factory.mktemp("whisper") / "base")
+
+
+@pytest.fixture(scope="session")
+def voice_note(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Persian voice note as Telegram sends it: OGG/Opus, spoken by espeak-ng."""
+    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
+        pytest.fail("espeak-ng and ffmpeg are needed (scripts/test.sh installs them)")
+    folder = tmp_path_factory.mktemp("voice")
+    wav, ogg = folder / "note.wav", folder / "note.ogg"
+    subprocess.run(["espeak-ng", "-v", "fa", "-s", "140", "-w", str(wav), SPOKEN], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libopus",
+                    "-b:a", "24k", str(ogg)], check=True)
+    return ogg
+
+

@@ -1,7 +1,6 @@
 """Real audio, decoded and transcribed by a real Whisper model (base, from PyPI)."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,26 +9,6 @@ import pytest
 
 from media_ingest.transcribe import Transcriber
 from media_ingest.whisper_model import ModelMissing, assemble_base, resolve
-
-SPOKEN = "سلام، درخت بزرگ کوچه ما افتاده و راه را بسته است"
-
-
-@pytest.fixture(scope="session")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return assemble_base(tmp_path_factory.mktemp("whisper") / "base")
-
-
-@pytest.fixture(scope="session")
-def voice_note(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Persian voice note as Telegram sends it: OGG/Opus, spoken by espeak-ng."""
-    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
-        pytest.fail("espeak-ng and ffmpeg are needed (scripts/test.sh installs them)")
-    folder = tmp_path_factory.mktemp("voice")
-    wav, ogg = folder / "note.wav", folder / "note.ogg"
-    subprocess.run(["espeak-ng", "-v", "fa", "-s", "140", "-w", str(wav), SPOKEN], check=True)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libopus",
-                    "-b:a", "24k", str(ogg)], check=True)
-    return ogg
 
 
 def test_assembling_is_idempotent(whisper_dir: Path) -> None:

@@ -143,3 +143,33 @@ class ChatState(Model):
     class Meta:
         table = "chat_state"
         unique_together = (("channel", "chat_id"),)
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TranscriptionJob(Model):
+    # A voice note or video waiting for Whisper. Kept in the database so a restart finishes
+    # what a crash interrupted, and its result enters the dialogue exactly once.
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    user_id = fields.CharField(max_length=128)
+    attachment: fields.ForeignKeyRelation[Attachment] = fields.ForeignKeyField(
+        "peygir.Attachment", related_name="jobs", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(JobStatus, max_length=16, default=JobStatus.PENDING,
+                                  db_index=True)
+    transcript = fields.TextField(null=True)
+    error = fields.TextField(null=True)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "transcription_job"

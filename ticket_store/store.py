@@ -25,6 +25,7 @@ from ticket_store.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    TranscriptionJob,
 )
 
 CITIZEN_ACTOR = "citizen"
@@ -107,6 +108,12 @@ async def keep_attachment(channel: str, chat_id: str, item: AttachmentIn) -> Att
         mime=item.mime, size=item.size, duration=item.duration, path=item.path,
         sha256=Path(item.path).stem if item.path else None,
     )
+
+
+async def queue_transcription(channel: str, chat_id: str, user_id: str, attachment: Attachment
+                              ) -> TranscriptionJob:
+    return await TranscriptionJob.create(channel=channel, chat_id=chat_id, user_id=user_id,
+                                         attachment=attachment)
 
 
 async def attach_to_ticket(ticket: Ticket, attachment_ids: list[int]) -> int:

@@ -1,0 +1,118 @@
+"""A voice note becomes a report: a job in the database, Whisper off the event loop, one tap."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bots.dialogue import Dialogue
+from bots.messages import Attachment, Reply
+from bots.transcription import TranscriptionWorker
+from channels.memory import MemoryChannel
+from media_ingest.intake import store_by_hash
+from media_ingest.transcribe import Transcriber
+from ticket_store.models import Attachment as AttachmentRow
+from ticket_store.models import JobStatus, Ticket, TranscriptionJob
+
+
+@dataclass
+class Heard:
+    text: str
+
+
+class ScriptedEars:
+    """Stands in for Whisper where the test is about the job, not about speech."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls = 0
+
+    def transcribe(self, path: str) -> Heard:
+        assert Path(path).is_file()
+        self.calls += 1
+        return Heard(self.text)
+
+
+def buttons(reply: Reply) -> list[str]:
+    return [b.data for row in reply.buttons for b in row]
+
+
+async def send_voice(chat: MemoryChannel, who: str, note: Path, media: Path) -> list[Reply]:
+    stored = store_by_hash(note, media)
+    voice = Attachment("voice", f"file-{who}", "audio/ogg", stored.stat().st_size, 4.0,
+                       path=str(stored))
+    return await chat.send(chat.message(who, attachments=(voice,)))
+
+
+async def test_voice_note_is_filed_only_after_a_tap(
+    chat: MemoryChannel, dialogue: Dialogue, voice_note: Path, tmp_path: Path
+) -> None:
+    replies = await send_voice(chat, "vo", voice_note, tmp_path / "media")
+    assert "در حال تبدیل پیام صوتی" in replies[-1].text
+    assert await TranscriptionJob.filter(status=JobStatus.PENDING).count() == 1
+
+    ears = ScriptedEars("سلام یه درخت بزرگ تو کوچه ما افتاده و راه بسته شده")
+    worker = TranscriptionWorker(dialogue, lambda: ears)
+    assert await worker.run_once()
+    assert await worker.run_once() is False
+    replies = await chat.flush("vo")
+    assert "متن پیام صوتی شما" in replies[-1].text and "درخت" in replies[-1].text
+    choices = buttons(replies[-1])
+    assert choices[0].startswith("svc:") and choices[-1] == "svc:none"
+    assert await Ticket.all().count() == 0  # a voice report is never filed without a tap
+
+    await chat.say("vo", callback=choices[0])
+    await chat.say("vo", callback="loc:skip")
+    filed = await chat.say("vo", callback="confirm")
+    assert "کد پیگیری" in filed[-1].text
+    ticket = await Ticket.get(chat_id="vo")
+    assert ticket.transcript and "درخت" in ticket.transcript
+    assert await AttachmentRow.filter(ticket=ticket, kind="voice").count() == 1
+
+
+async def test_a_job_interrupted_by_a_crash_runs_again_once(
+    chat: MemoryChannel, dialogue: Dialogue, voice_note: Path, tmp_path: Path
+) -> None:
+    await send_voice(chat, "kx", voice_note, tmp_path / "media")
+    job = await TranscriptionJob.get(chat_id="kx")
+    # The process died mid-transcription: the job is left running.
+    await TranscriptionJob.filter(id=job.id).update(status=JobStatus.RUNNING,
+                                                    started_at=datetime.now(UTC))
+    ears = ScriptedEars("آسفالت کوچه ما پر از چاله شده")
+    worker = TranscriptionWorker(dialogue, lambda: ears)
+    assert await worker.run_once() is False  # running elsewhere, as far as anyone knows
+    assert await worker.recover() == 1  # ...until a restart
+    assert await worker.run_once()
+    assert ears.calls == 1
+    heard = [r for r in await chat.flush("kx") if "متن پیام صوتی" in r.text]
+    assert len(heard) == 1
+    assert (await TranscriptionJob.get(id=job.id)).status == JobStatus.DONE
+
+
+async def test_a_failing_transcription_ends_politely(
+    chat: MemoryChannel, dialogue: Dialogue, voice_note: Path, tmp_path: Path
+) -> None:
+    await send_voice(chat, "fx", voice_note, tmp_path / "media")
+
+    class Deaf:
+        def transcribe(self, path: str) -> Heard:
+            raise RuntimeError("the model crashed")
+
+    worker = TranscriptionWorker(dialogue, Deaf)
+    for _ in range(3):
+        assert await worker.run_once()
+    assert (await TranscriptionJob.get(chat_id="fx")).status == JobStatus.FAILED
+    replies = await chat.flush("fx")
+    assert any("نتوانستم" in r.text for r in replies)
+
+
+async def test_real_whisper_transcript_reaches_the_citizen(
+    chat: MemoryChannel, dialogue: Dialogue, voice_note: Path, whisper_dir: Path,
+    tmp_path: Path,
+) -> None:
+    await send_voice(chat, "rw", voice_note, tmp_path / "media")
+    worker = TranscriptionWorker(dialogue, lambda: Transcriber(str(whisper_dir)))
+    assert await worker.run_once()
+    job = await TranscriptionJob.get(chat_id="rw")
+    assert job.status == JobStatus.DONE and job.transcript
+    replies = await chat.flush("rw")
+    assert "متن پیام صوتی شما" in replies[-1].text
