@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.botapi import FakeBotApi
 from ticket_store.db import close_db, open_db
 from ticket_store.models import OutboxMessage, Ticket
@@ -76,3 +78,27 @@ async def test_kill_9_mid_conversation_loses_nothing(database_url: str, tmp_path
                                           ).count() == 0
     finally:
         await close_db()
+
+
+async def test_kill_9_during_transcription_finishes_after_restart(
+    database_url: str, tmp_path: Path, voice_note: Path, whisper_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PEYGIR_WHISPER_MODEL", str(whisper_dir))
+    async with FakeBotApi(tokens=(TOKEN,)) as api:
+        serve = start_serve(database_url, api, tmp_path)
+        try:
+            api.push_voice(TOKEN, 78, voice_note.read_bytes(), duration=4)
+            await said(api, 78, "در حال تبدیل", 0)
+            await asyncio.sleep(1.0)  # Whisper is loading or listening now
+            serve.send_signal(signal.SIGKILL)
+            serve.wait(timeout=10)
+            serve = start_serve(database_url, api, tmp_path)
+            await said(api, 78, "متن پیام صوتی", 0)
+            await asyncio.sleep(2)  # room for a second transcript to show itself
+        finally:
+            serve.send_signal(signal.SIGKILL)
+            serve.wait(timeout=10)
+        heard = [c for c in api.sent(TOKEN, chat_id=78, method="sendMessage")
+                 if "متن پیام صوتی" in c["params"]["text"]]
+        assert len(heard) == 1, (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
