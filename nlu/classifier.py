@@ -48,6 +48,7 @@ W_EXAMPLE = 0.5
 W_VARIANT = 0.5
 W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
+SOUNDS_LIKE = 0.6  # similarity of a word matched by its consonant skeleton alone
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
 SHAPE_WEIGHT = 0.6  # character-trigram cosine against names and keywords
@@ -194,11 +195,31 @@ class Classifier:
                 skip = True
                 continue
             found = self.vocab.lookup(token)
+            if not found:
+                found = tuple((term, SOUNDS_LIKE) for term in self.vocab.sounds_like(token))
             kind_of = concept(token)
             if kind_of and kind_of in self._postings:
                 found = (*found, (kind_of, 1.0))
             matches.append(found)
         return matches
+
+    def _rejoin(self, tokens: list[str]) -> list[str]:
+        """Two words neither of which the pack knows, that sound like one it does, become it:
+        speech-to-text cuts words in two («از فلت» → «آسفالت»)."""
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            if i + 1 < len(tokens) and not (
+                tokens[i] in self.vocab or tokens[i + 1] in self.vocab
+            ):
+                heard = self.vocab.sounds_like(tokens[i] + tokens[i + 1])
+                if heard:
+                    out.append(heard[0])
+                    i += 2
+                    continue
+            out.append(tokens[i])
+            i += 1
+        return out
 
     def _score(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Evidence and the number of matched words, per entry (dense arrays)."""
@@ -262,8 +283,9 @@ class Classifier:
         if code:
             return Intent("status", 1.0, tracking_code=code.group(1), confident=True)
 
-        tokens = [t for t in match_tokens(clean)[:MAX_TOKENS] if not t.isdigit()]
-        content = [t for t in tokens if t not in _NOT_TOPICAL]
+        tokens = self._rejoin([t for t in match_tokens(clean)[:MAX_TOKENS] if not t.isdigit()])
+        # A word said twice («بو بو», common in transcripts) is one piece of evidence.
+        content = list(dict.fromkeys(t for t in tokens if t not in _NOT_TOPICAL))
         informative = [t for t in content if t not in GREETING_WORDS]
         has_greeting = any(t in GREETING_WORDS for t in tokens)
         is_question = "؟" in clean or "?" in clean or any(t in HOW_WHERE_WORDS for t in tokens)

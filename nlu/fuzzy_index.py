@@ -24,6 +24,7 @@ _QUERY_SUFFIXES = (
 
 
 _SUFFIX_SET = frozenset(_QUERY_SUFFIXES)
+_PLURALS = ("هایی", "های", "ها")
 
 
 def _deletions(word: str, depth: int) -> set[str]:
@@ -39,6 +40,24 @@ def _depth(word: str) -> int:
     if len(word) < MIN_FUZZY_LEN:
         return 0
     return 1 if len(word) < 7 else 2
+
+
+# Whisper writes Persian by sound: voiced and voiceless pairs swap («در اخد» for «درخت»),
+# long vowels come and go, and one word may be cut in two («از فلت» for «آسفالت»). A
+# phonetic key keeps only the consonant skeleton with those pairs folded together.
+_PHONETIC = str.maketrans({
+    "ز": "س", "د": "ت", "پ": "ب", "گ": "ک", "ق": "ک", "چ": "ج", "ژ": "ش",
+    "ا": None, "ع": None, "ء": None, "أ": None,
+})
+MIN_PHONETIC_KEY = 3
+
+
+def phonetic_key(word: str) -> str:
+    """The consonant skeleton of a folded word (see above)."""
+    if word.endswith("ه") and len(word) > 2:
+        word = word[:-1]  # a final silent «ه» is the vowel «e»
+    key = word.translate(_PHONETIC)
+    return "".join(ch for i, ch in enumerate(key) if i == 0 or ch != key[i - 1])
 
 
 def light_stem(word: str) -> str:
@@ -60,6 +79,19 @@ class FuzzyVocab:
             for variant in _deletions(term, _depth(term)):
                 self._by_deletion[variant].add(term)
         self.lookup = lru_cache(maxsize=50_000)(self._lookup)
+        self._by_sound: dict[str, set[str]] = defaultdict(set)
+        for term in self.terms:
+            if len(term) >= MIN_FUZZY_LEN and not term.startswith("~"):
+                key = phonetic_key(term)
+                if len(key) >= MIN_PHONETIC_KEY:
+                    self._by_sound[key].add(term)
+
+    def sounds_like(self, word: str) -> tuple[str, ...]:
+        """Terms with the same consonant skeleton as ``word`` (heard, not read)."""
+        key = phonetic_key(word)
+        if len(key) < MIN_PHONETIC_KEY:
+            return ()
+        return tuple(sorted(self._by_sound.get(key, ())))
 
     def __contains__(self, word: str) -> bool:
         return word in self.terms
@@ -78,8 +110,11 @@ class FuzzyVocab:
                 break
         if len(word) >= MIN_FUZZY_LEN and word not in self.terms:
             candidates: set[str] = set()
-            for variant in _deletions(word, _depth(word)):
-                candidates |= self._by_deletion.get(variant, set())
+            forms = [word] + [word[: -len(suffix)] for suffix in _PLURALS
+                              if word.endswith(suffix) and len(word) - len(suffix) >= 3]
+            for form in forms:  # «مچاله‌های» is a misheard «چاله» with a plural on
+                for variant in _deletions(form, _depth(form)):
+                    candidates |= self._by_deletion.get(variant, set())
             for term in candidates:
                 if len(term) < MIN_FUZZY_LEN:
                     continue
