@@ -65,14 +65,18 @@ class OutboxWorker:
         self.wake = asyncio.Event()
 
     async def report_interrupted(self) -> int:
-        """At start-up: messages claimed by a process that died before marking them."""
+        """At start-up: replies claimed by a process that died before marking them.
+
+        They may or may not have reached the citizen, so they are closed as interrupted
+        rather than sent again. (One process delivers a channel's outbox: any claim found
+        at start-up belongs to a dead one.)"""
         stuck = await OutboxMessage.filter(
             channel=self.channel, claimed_at__isnull=False, sent_at__isnull=True,
             failed_at__isnull=True,
-        ).count()
+        ).update(failed_at=self.clock(), last_error="interrupted by a restart; may have arrived")
         if stuck:
             log.warning("%s: %d replies were being sent when the last process stopped; they "
-                        "may not have arrived and are not sent again", self.channel, stuck)
+                        "may have arrived and are not sent again", self.channel, stuck)
         return stuck
 
     async def deliver_due(self) -> int:

@@ -98,3 +98,5 @@ async def test_a_reply_claimed_by_a_dead_process_is_not_sent_again(db: str) -> N
     assert await worker.report_interrupted() == 1
     await worker.deliver_due()
     assert sender.delivered == [("1", "next")]
+    closed = await OutboxMessage.get(id=first.id)
+    assert closed.failed_at is not None and "interrupted" in (closed.last_error or "")
