@@ -38,6 +38,18 @@ def start_serve(database_url: str, api: FakeBotApi, tmp_path: Path) -> subproces
                             stdout=log, stderr=log)
 
 
+async def quiet(api: FakeBotApi, seconds: float = 2.0, limit: float = 30.0) -> None:
+    """Until the bot has sent nothing new for ``seconds``."""
+    waited, seen = 0.0, -1
+    while waited < limit:
+        count = len(api.calls(TOKEN))
+        if count == seen:
+            return
+        seen = count
+        await asyncio.sleep(seconds)
+        waited += seconds
+
+
 async def said(api: FakeBotApi, chat: int, pattern: str, since: int) -> dict:
     return await api.wait_for_sent(
         TOKEN, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
@@ -62,7 +74,7 @@ async def test_kill_9_mid_conversation_loses_nothing(database_url: str, tmp_path
 
             serve = start_serve(database_url, api, tmp_path)
             await said(api, 77, "کد پیگیری", 0)
-            await asyncio.sleep(2)  # room for a duplicate to show itself, if there were one
+            await quiet(api)  # every reply delivered, and room for a duplicate to show itself
         finally:
             serve.send_signal(signal.SIGKILL)
             serve.wait(timeout=10)
@@ -95,7 +107,7 @@ async def test_kill_9_during_transcription_finishes_after_restart(
             serve.wait(timeout=10)
             serve = start_serve(database_url, api, tmp_path)
             await said(api, 78, "متن پیام صوتی", 0)
-            await asyncio.sleep(2)  # room for a second transcript to show itself
+            await quiet(api)  # room for a second transcript to show itself
         finally:
             serve.send_signal(signal.SIGKILL)
             serve.wait(timeout=10)
