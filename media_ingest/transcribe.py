@@ -53,8 +53,14 @@ class Transcriber:
 
     def transcribe(self, path: str | Path) -> Transcript:
         started = time.perf_counter()
+        # Chosen by measurement (bench/voice.py, espeak-ng Persian notes, base int8, 2 cores):
+        # faster-whisper's temperature fallback re-decoded whole windows up to five times
+        # (notes at 0.7-1.6x real time) for no better text; a single temperature of 0 with
+        # 3-gram repetition blocked kept every note under 0.3x real time and stopped the
+        # «شو ده شو ده…» loops, at a slightly better character error rate.
         segments, info = self.model.transcribe(
-            str(path), language=LANGUAGE, beam_size=self.beam_size,
+            str(path), language=LANGUAGE, beam_size=self.beam_size, temperature=0.0,
+            no_repeat_ngram_size=3,
             condition_on_previous_text=False,  # keeps one misheard phrase from snowballing
         )
         text = " ".join(segment.text.strip() for segment in segments).strip()
