@@ -46,6 +46,17 @@ async def bots(api: FakeBotApi, bale_api: FakeBotApi, dialogue: Dialogue
     await messengers.stop()
 
 
+@pytest.fixture
+async def media_bot(api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+                    ) -> AsyncIterator[Messengers]:
+    """The Telegram bot alone, keeping files under ``tmp_path / "media"``."""
+    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
+    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
+    await messengers.start()
+    yield messengers
+    await messengers.stop()
+
+
 def real_jpeg(colour: tuple[int, int, int]) -> bytes:
     """A small real JPEG: peygir checks what a file is, not what it is called."""
     out = io.BytesIO()
@@ -168,30 +179,24 @@ async def test_bale_runs_through_the_same_dispatcher(
 
 
 async def test_photos_are_fetched_and_oversized_files_refused_politely(
-    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+    api: FakeBotApi, media_bot: Messengers, tmp_path: Path
 ) -> None:
-    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
-    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
-    await messengers.start()
-    try:
-        jpeg = real_jpeg((200, 30, 30))
-        mark = len(api.calls(TG))
-        api.push_photo(TG, 701, jpeg, caption=None)
-        await reply_with(api, TG, 701, mark, "فایل دریافت شد")
-        kept = await Attachment.get(chat_id="701")
-        assert kept.path and Path(kept.path).read_bytes() == jpeg
-        assert Path(kept.path).parent.parent == tmp_path / "media"
+    jpeg = real_jpeg((200, 30, 30))
+    mark = len(api.calls(TG))
+    api.push_photo(TG, 701, jpeg, caption=None)
+    await reply_with(api, TG, 701, mark, "فایل دریافت شد")
+    kept = await Attachment.get(chat_id="701")
+    assert kept.path and Path(kept.path).read_bytes() == jpeg
+    assert Path(kept.path).parent.parent == tmp_path / "media"
 
-        mark = len(api.calls(TG))
-        voice = {"file_id": "huge-voice", "file_unique_id": "huge", "duration": 600,
-                 "mime_type": "audio/ogg", "file_size": 21 * 1024 * 1024}
-        api.push_update(TG, {"message": api.user_message(TG, 701, voice=voice)})
-        await reply_with(api, TG, 701, mark, "بزرگ‌تر از حد مجاز")
-        assert await Attachment.filter(chat_id="701").count() == 1
-        fetched = [c["params"].get("file_id") for c in api.calls(TG) if c["method"] == "getFile"]
-        assert "huge-voice" not in fetched  # refused before any download was attempted
-    finally:
-        await messengers.stop()
+    mark = len(api.calls(TG))
+    voice = {"file_id": "huge-voice", "file_unique_id": "huge", "duration": 600,
+             "mime_type": "audio/ogg", "file_size": 21 * 1024 * 1024}
+    api.push_update(TG, {"message": api.user_message(TG, 701, voice=voice)})
+    await reply_with(api, TG, 701, mark, "بزرگ‌تر از حد مجاز")
+    assert await Attachment.filter(chat_id="701").count() == 1
+    fetched = [c["params"].get("file_id") for c in api.calls(TG) if c["method"] == "getFile"]
+    assert "huge-voice" not in fetched  # refused before any download was attempted
 
 
 async def test_a_flooding_chat_is_slowed_and_others_are_not(
@@ -211,54 +216,42 @@ async def test_a_flooding_chat_is_slowed_and_others_are_not(
 
 
 async def test_an_album_with_a_caption_is_one_report(
-    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+    api: FakeBotApi, media_bot: Messengers, tmp_path: Path
 ) -> None:
-    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
-    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
-    await messengers.start()
-    try:
+    mark = len(api.calls(TG))
+    api.push_photo(TG, 901, real_jpeg((10, 120, 10)),
+                   caption="درخت بزرگ کوچه افتاده وسط راه", media_group_id="al1")
+    api.push_photo(TG, 901, real_jpeg((20, 130, 20)), media_group_id="al1")
+    api.push_photo(TG, 901, real_jpeg((30, 140, 30)), media_group_id="al1")
+    await reply_with(api, TG, 901, mark, "موقعیت|کدام")
+    await settle(api)
+    assert not [c for c in api.sent(TG, chat_id=901) if "فایل" in
+                c["params"].get("text", "")]  # no reply per photo of the album
+    mark = len(api.calls(TG))
+    api.push_location(TG, 901, 35.7, 51.4)
+    asked = await reply_with(api, TG, 901, mark, "ثبت شود|انتخاب کنید")
+    if "confirm" not in buttons(asked):
+        assert buttons(asked)[0] == "svc:fallen_tree"
         mark = len(api.calls(TG))
-        api.push_photo(TG, 901, real_jpeg((10, 120, 10)),
-                       caption="درخت بزرگ کوچه افتاده وسط راه", media_group_id="al1")
-        api.push_photo(TG, 901, real_jpeg((20, 130, 20)), media_group_id="al1")
-        api.push_photo(TG, 901, real_jpeg((30, 140, 30)), media_group_id="al1")
-        await reply_with(api, TG, 901, mark, "موقعیت|کدام")
-        await settle(api)
-        assert not [c for c in api.sent(TG, chat_id=901) if "فایل" in
-                    c["params"].get("text", "")]  # no reply per photo of the album
-        mark = len(api.calls(TG))
-        api.push_location(TG, 901, 35.7, 51.4)
-        asked = await reply_with(api, TG, 901, mark, "ثبت شود|انتخاب کنید")
-        if "confirm" not in buttons(asked):
-            assert buttons(asked)[0] == "svc:fallen_tree"
-            mark = len(api.calls(TG))
-            api.push_callback(TG, 901, buttons(asked)[0])
-            await reply_with(api, TG, 901, mark, "ثبت شود")
-        mark = len(api.calls(TG))
-        api.push_callback(TG, 901, "confirm")
-        filed = await reply_with(api, TG, 901, mark, "کد پیگیری")
-        code = ascii_digits(CODE.search(filed["params"]["text"]).group(0))
-        ticket = await Ticket.get(tracking_code=code)
-        assert await Attachment.filter(ticket=ticket).count() == 3
-    finally:
-        await messengers.stop()
+        api.push_callback(TG, 901, buttons(asked)[0])
+        await reply_with(api, TG, 901, mark, "ثبت شود")
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 901, "confirm")
+    filed = await reply_with(api, TG, 901, mark, "کد پیگیری")
+    code = ascii_digits(CODE.search(filed["params"]["text"]).group(0))
+    ticket = await Ticket.get(tracking_code=code)
+    assert await Attachment.filter(ticket=ticket).count() == 3
 
 
 async def test_a_broken_voice_note_is_refused_politely_and_the_text_kept(
-    api: FakeBotApi, dialogue: Dialogue, tmp_path: Path
+    api: FakeBotApi, media_bot: Messengers, tmp_path: Path
 ) -> None:
-    messengers = Messengers(dialogue, media_dir=tmp_path / "media")
-    messengers.add("telegram", TG, api.base_url, markdown_by_default=False)
-    await messengers.start()
-    try:
-        mark = len(api.calls(TG))
-        api.push_voice(TG, 951, b"OggS\x00\x02 this is not really an opus stream", duration=4)
-        refused = await reply_with(api, TG, 951, mark, "صوتی|فایل")
-        assert "Traceback" not in refused["params"]["text"]
-        assert await Attachment.filter(chat_id="951").count() == 0
-        assert list((tmp_path / "media").rglob("*.*")) == []  # nothing bad kept on disk
-        mark = len(api.calls(TG))
-        api.push_message(TG, 951, "آسفالت کوچه ما پر از چاله شده")
-        await reply_with(api, TG, 951, mark, "موقعیت|کدام")
-    finally:
-        await messengers.stop()
+    mark = len(api.calls(TG))
+    api.push_voice(TG, 951, b"OggS\x00\x02 this is not really an opus stream", duration=4)
+    refused = await reply_with(api, TG, 951, mark, "صوتی|فایل")
+    assert "Traceback" not in refused["params"]["text"]
+    assert await Attachment.filter(chat_id="951").count() == 0
+    assert list((tmp_path / "media").rglob("*.*")) == []  # nothing bad kept on disk
+    mark = len(api.calls(TG))
+    api.push_message(TG, 951, "آسفالت کوچه ما پر از چاله شده")
+    await reply_with(api, TG, 951, mark, "موقعیت|کدام")
