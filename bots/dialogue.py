@@ -117,6 +117,13 @@ class Dialogue:
         transaction: the job survives a restart, and its text comes back as a message."""
         kept = 0
         for item in msg.attachments:
+            if item.path and item.location_hint and not msg.location:
+                lat, lon = item.location_hint
+                draft = state.get("draft")
+                if draft is not None and "lat" not in draft:
+                    draft.update({"lat": lat, "lon": lon})
+                else:
+                    state.setdefault("pending_location", {"lat": lat, "lon": lon})
             if item.path:
                 row = await store.keep_attachment(msg.channel, msg.chat_id, item)
                 state.setdefault("attachments", []).append(row.id)

@@ -21,6 +21,7 @@ class Attachment:
     path: str | None = None  # where the file was saved under PEYGIR_MEDIA_DIR, once fetched
     too_big: bool = False  # over the channel's download limit: not fetched
     problem: str | None = None  # why the file was refused, worded for the citizen
+    location_hint: tuple[float, float] | None = None  # a photo's EXIF GPS (lat, lon)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.telegram import TelegramSender, fetch_file, to_incoming
+from media_ingest.images import exif_location
 from media_ingest.intake import check
 from media_ingest.probe import MediaError
 from ticket_store import store
@@ -325,11 +326,14 @@ def _inspect(item: Attachment) -> Attachment:
     if not item.path:
         return item
     try:
-        check(item.path, item.kind)
+        checked = check(item.path, item.kind)
     except MediaError as bad:
         log.info("refused %s (%s): %s", item.file_ref, bad.reason, bad.detail)
         Path(item.path).unlink(missing_ok=True)
         return replace(item, path=None, problem=bad.message)
+    if checked.kind == "image":
+        # Where the photo was taken: a hint when the citizen sends no location of their own.
+        return replace(item, location_hint=exif_location(item.path))
     return item
 
 

@@ -15,6 +15,7 @@ from bots.messages import Reply
 from bots.telegram_bot import Messengers
 from nlu.normalize import ascii_digits
 from tests.fakes.botapi import FakeBotApi
+from tests.media_samples import jpeg_with_gps
 from ticket_store.models import Attachment, OutboxMessage, Ticket
 
 TG = "111:TELEGRAM"
@@ -255,3 +256,24 @@ async def test_a_broken_voice_note_is_refused_politely_and_the_text_kept(
     mark = len(api.calls(TG))
     api.push_message(TG, 951, "آسفالت کوچه ما پر از چاله شده")
     await reply_with(api, TG, 951, mark, "موقعیت|کدام")
+
+
+async def test_a_photos_gps_is_the_reports_location(
+    api: FakeBotApi, media_bot: Messengers, tmp_path: Path
+) -> None:
+    photo = jpeg_with_gps(tmp_path, 32.6539, 51.6660).read_bytes()
+    mark = len(api.calls(TG))
+    api.push_photo(TG, 961, photo, caption="آسفالت کوچه ما پر از چاله شده")
+    asked = await reply_with(api, TG, 961, mark, "ثبت شود|کدام")
+    if "confirm" not in buttons(asked):
+        mark = len(api.calls(TG))
+        api.push_callback(TG, 961, buttons(asked)[0])
+        asked = await reply_with(api, TG, 961, mark, "ثبت شود")
+    assert "موقعیت: دریافت شد" in asked["params"]["text"]  # not asked for: the photo said
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 961, "confirm")
+    filed = await reply_with(api, TG, 961, mark, "کد پیگیری")
+    code = ascii_digits(CODE.search(filed["params"]["text"]).group(0))
+    ticket = await Ticket.get(tracking_code=code)
+    assert ticket.latitude == pytest.approx(32.6539, abs=1e-4)
+    assert ticket.longitude == pytest.approx(51.6660, abs=1e-4)
