@@ -28,6 +28,7 @@ ASK_LOCATION = (
 )
 SKIP_LOCATION = "بدون نشانی ادامه بده"
 SEND_LOCATION = "ارسال موقعیت"
+LOCATION_PROMPT = "📍 برای فرستادن موقعیت، دکمه زیر را بزنید."
 URGENT_NOTE = "⚠️ این مورد فوری است و با اولویت به واحد اجرایی اعلام می‌شود."
 CONFIRM_QUESTION = "آیا این گزارش ثبت شود؟"
 CONFIRM = "ثبت گزارش"

@@ -21,15 +21,13 @@ from aiogram.types import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 
+from bots import texts
 from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
-LOCATION_PROMPT = "📍 برای فرستادن موقعیت، دکمه زیر را بزنید."
-SEND_LOCATION = "ارسال موقعیت"
 
 
 def _start_payload(text: str) -> str | None:
@@ -203,15 +201,11 @@ class TelegramSender:
             )
         if reply.request_location:
             await self.bot.send_message(
-                chat_id=int(chat_id), text=LOCATION_PROMPT,
+                chat_id=int(chat_id), text=texts.LOCATION_PROMPT,
                 reply_markup=ReplyKeyboardMarkup(
-                    keyboard=[[KeyboardButton(text=SEND_LOCATION, request_location=True)]],
+                    keyboard=[[KeyboardButton(text=texts.SEND_LOCATION, request_location=True)]],
                     resize_keyboard=True, one_time_keyboard=True,
                 ),
             )
         for photo in reply.photos:
             await self.bot.send_photo(chat_id=int(chat_id), photo=photo)
-
-    async def remove_keyboard(self, chat_id: str, text: str) -> None:
-        await self.bot.send_message(chat_id=int(chat_id), text=self._escape(text),
-                                    reply_markup=ReplyKeyboardRemove())

@@ -4,7 +4,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.botapi import FakeBotApi
+from tests.support import free_port
 from ticket_store.db import close_db, open_db
 from ticket_store.models import OutboxMessage, Ticket
 
 TOKEN = "333:CRASH"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_serve(database_url: str, api: FakeBotApi, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -36,6 +32,11 @@ def start_serve(database_url: str, api: FakeBotApi, tmp_path: Path) -> subproces
     log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - kept open for the child
     return subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], env=env,
                             stdout=log, stderr=log)
+
+
+def kill_9(serve: subprocess.Popen[bytes]) -> None:
+    serve.send_signal(signal.SIGKILL)
+    serve.wait(timeout=10)
 
 
 async def quiet(api: FakeBotApi, seconds: float = 2.0, limit: float = 30.0) -> None:
@@ -69,15 +70,13 @@ async def test_kill_9_mid_conversation_loses_nothing(database_url: str, tmp_path
 
             api.push_callback(TOKEN, 77, "confirm")
             await asyncio.sleep(0.05)  # the tap is in flight, perhaps half-handled
-            serve.send_signal(signal.SIGKILL)
-            serve.wait(timeout=10)
+            kill_9(serve)
 
             serve = start_serve(database_url, api, tmp_path)
             await said(api, 77, "کد پیگیری", 0)
             await quiet(api)  # every reply delivered, and room for a duplicate to show itself
         finally:
-            serve.send_signal(signal.SIGKILL)
-            serve.wait(timeout=10)
+            kill_9(serve)
 
         codes = [c for c in api.sent(TOKEN, chat_id=77, method="sendMessage")
                  if "کد پیگیری" in c["params"]["text"]]
@@ -103,14 +102,12 @@ async def test_kill_9_during_transcription_finishes_after_restart(
             api.push_voice(TOKEN, 78, voice_note.read_bytes(), duration=4)
             await said(api, 78, "در حال تبدیل", 0)
             await asyncio.sleep(1.0)  # Whisper is loading or listening now
-            serve.send_signal(signal.SIGKILL)
-            serve.wait(timeout=10)
+            kill_9(serve)
             serve = start_serve(database_url, api, tmp_path)
             await said(api, 78, "متن پیام صوتی", 0)
             await quiet(api)  # room for a second transcript to show itself
         finally:
-            serve.send_signal(signal.SIGKILL)
-            serve.wait(timeout=10)
+            kill_9(serve)
         heard = [c for c in api.sent(TOKEN, chat_id=78, method="sendMessage")
                  if "متن پیام صوتی" in c["params"]["text"]]
         assert len(heard) == 1, (tmp_path / "serve.log").read_text(errors="replace")[-3000:]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,6 +40,7 @@ from aiohttp import ClientSession, web
 
 from tests.fakes import Call, FakeBotApi, parse_html, parse_markdown, parse_markdown_v2
 from tests.fakes.botapi import BotApiError
+from tests.support import free_port
 
 TOKEN = "123456:TEST-token"
 OTHER_TOKEN = "777:OTHER"
@@ -640,10 +640,6 @@ async def test_set_webhook_ends_a_waiting_long_poll(api: FakeBotApi, bot: Bot) -
         await asyncio.wait_for(poll, 5)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_webhook_delivery_to_an_aiogram_webhook(api: FakeBotApi, bot: Bot) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -55,10 +56,6 @@ if not CHROMIUM.exists():
 # --------------------------------------------------------------------------- fixtures
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read_log(path: Path) -> str:
@@ -74,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("webchat")
     media = tmp / "media"
     media.mkdir()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         {

@@ -1,7 +1,6 @@
 """Webhook mode: the Bot API server posts updates to `peygir serve`'s web app on loopback."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,16 +10,13 @@ import uvicorn
 from bots.core import Core
 from config.settings import Settings
 from tests.fakes.botapi import FakeBotApi
+from tests.support import free_port
 from ticket_store.models import ProcessedUpdate, Ticket
 from web.app import create_app
 
 TOKEN = "444:HOOK"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from tortoise import Tortoise
@@ -74,5 +75,5 @@ async def close_db() -> None:
 
 # For tortoise's own CLI: `tortoise -c ticket_store.db.TORTOISE_ORM makemigrations`.
 TORTOISE_ORM = tortoise_config(
-    __import__("os").environ.get("PEYGIR_DATABASE_URL", "sqlite://./peygir.db")
+    os.environ.get("PEYGIR_DATABASE_URL", "sqlite://./peygir.db")
 )

@@ -72,7 +72,7 @@ def create_app(core: Core) -> FastAPI:
     templates = Jinja2Templates(directory=HERE / "templates")
 
     @app.get("/", response_class=HTMLResponse)
-    async def chat_page(request: Request, _: ChatId) -> HTMLResponse:
+    async def chat_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "chat.html", {})
 
     @app.get("/healthz")
