@@ -59,6 +59,8 @@ class Ticket(Model):
 
     class Meta:
         table = "ticket"
+        # Open311's GET requests: a date window, newest first, often one status group.
+        indexes = (("created_at",), ("status", "created_at"))
 
 
 class TicketEvent(Model):
@@ -76,6 +78,25 @@ class TicketEvent(Model):
 
     class Meta:
         table = "ticket_event"
+        # A ticket's timeline (and Open311's last note for a page of tickets) by ticket.
+        indexes = (("ticket_id", "at"),)
+
+
+class Open311Request(Model):
+    # What an Open311 client sent beside the ticket itself: the token it may poll, its
+    # media_url, and which API key filed it (a fingerprint, never the key).
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.OneToOneRelation[Ticket] = fields.OneToOneField(
+        "peygir.Ticket", related_name="open311", on_delete=fields.CASCADE
+    )
+    token = fields.CharField(max_length=32, unique=True)
+    media_url = fields.CharField(max_length=2048, null=True)
+    client = fields.CharField(max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "open311_request"
 
 
 class Attachment(Model):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from bots.core import Core
 from bots.messages import IncomingMessage, Location, Reply
 from ticket_store import store
+from web import open311
 
 log = logging.getLogger(__name__)
 
@@ -119,5 +120,7 @@ def create_app(core: Core) -> FastAPI:
     @app.get("/api/chat/poll")
     async def poll(chat: ChatId) -> ChatOut:
         return ChatOut(replies=await deliver(chat))
+
+    open311.install(app)
 
     return app
