@@ -241,7 +241,7 @@ async def create_request(
     deadlines = core.dialogue.deadlines
     ticket, extra = await tickets.file_request(draft, datetime.now(UTC), deadlines)
     body = [{"service_request_id": ticket.tracking_code, "token": extra.token,
-             "service_notice": service_notice(ticket.urgent, deadlines), "account_id": None}]
+             "service_notice": service_notice(ticket.urgent, deadlines)}]
     return _requests(fmt, body)
 
 
