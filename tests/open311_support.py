@@ -23,6 +23,7 @@ from config.settings import Settings
 from nlu.classifier import Classifier
 from tests.conftest import SHARED
 from tests.support import free_port
+from ticket_store.workflow import Workflow
 from web.app import create_app
 
 SCHEMAS = SHARED / "open311" / "georeport-v2"
@@ -90,8 +91,9 @@ def assert_same(json_items: list[dict[str, Any]], xml: list[dict[str, Any]]) -> 
 def make_core(database_url: str, pack: Pack, classifier: Classifier,
               keys: tuple[str, ...] = KEYS) -> Core:
     settings = Settings(database_url=database_url, open311_keys=",".join(keys))
-    return Core(settings, pack, classifier, Dialogue(pack, classifier,
-                                                     timezone=settings.timezone))
+    workflow = Workflow(pack, timezone=settings.timezone)
+    dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
+    return Core(settings, pack, classifier, dialogue, workflow)
 
 
 @asynccontextmanager

@@ -108,7 +108,7 @@ async def test_service_definition_has_an_empty_attribute_list(api: httpx.AsyncCl
 async def test_a_post_files_a_ticket_that_reads_back_the_same_everywhere(
     api: httpx.AsyncClient, core: Core
 ) -> None:
-    response = await post(api, service_code="asphalt", lat="35.6997", long="51.3380",
+    response = await post(api, service_code="asphalt", lat="34.82", long="48.49",
                           address_string="خیابان آزادی، کوچه نهم", description="چاله بزرگ",
                           media_url="https://photos.example.ir/p/1.jpg", **PERSONAL)
     assert response.status_code == 200, response.text
@@ -118,17 +118,22 @@ async def test_a_post_files_a_ticket_that_reads_back_the_same_everywhere(
 
     ticket = await Ticket.get(tracking_code=code).prefetch_related("citizen")
     assert ticket.channel == "open311" and ticket.service_code == "asphalt"
-    assert (ticket.latitude, ticket.longitude) == (35.6997, 51.338)
-    assert ticket.address == "خیابان آزادی، کوچه نهم" and ticket.status == TicketStatus.NEW
+    assert (ticket.latitude, ticket.longitude) == (34.82, 48.49)
+    assert ticket.address == "خیابان آزادی، کوچه نهم"
+    # The workflow routed it: district r1, its public-works unit.
+    assert ticket.district == "r1" and ticket.unit_code == "north_works"
+    assert ticket.status == TicketStatus.ASSIGNED
     assert ticket.citizen.phone == PHONE  # kept, privately, on the citizen
     assert (await Open311Request.get(ticket=ticket)).media_url.endswith("/p/1.jpg")
 
     [one] = await both(api, f"/requests/{code}", "service_requests", "request", "requests.json")
     assert one["service_request_id"] == code and one["status"] == "open"
     assert one["service_name"] == core.pack.service_by_code["asphalt"].service_name
-    assert one["description"] == "چاله بزرگ" and one["lat"] == 35.6997
+    assert one["description"] == "چاله بزرگ" and one["lat"] == 34.82
     assert one["media_url"] == "https://photos.example.ir/p/1.jpg"
-    assert one["status_notes"] == "ثبت از Open311"  # the timeline's last note
+    unit = core.pack.city.unit_by_code["north_works"].name
+    assert one["agency_responsible"] == unit
+    assert one["status_notes"] == f"ارجاع به {unit}"  # the timeline's last note
     requested = datetime.fromisoformat(one["requested_datetime"])
     assert requested.utcoffset() == timedelta(hours=3, minutes=30)  # Tehran, with its offset
     assert abs(requested - ticket.created_at) < timedelta(seconds=1)
@@ -164,6 +169,36 @@ async def test_the_xml_post_answers_like_the_json_one(api: httpx.AsyncClient) ->
     ticket = await Ticket.get(tracking_code=created["service_request_id"])
     assert ticket.urgent  # the pack's urgency carries over, and so do its deadlines
     assert ticket.onsite_due is not None and "فوری" in created["service_notice"]
+
+
+async def test_a_report_of_the_same_thing_nearby_joins_the_open_ticket(
+    api: httpx.AsyncClient
+) -> None:
+    first = (await post(api, service_code="asphalt", lat="34.82", long="48.49",
+                        description="چاله")).json()[0]
+    second = (await post(api, service_code="asphalt", lat="34.8201", long="48.4901",
+                         description="همان چاله", media_url="https://x.example.ir/2.jpg",
+                         phone=PHONE)).json()[0]
+    assert second["service_request_id"] == first["service_request_id"]
+    assert second["token"] != first["token"] and "مشابه" in second["service_notice"]
+    for created in (first, second):
+        [by_token] = (await api.get(f"/tokens/{created['token']}.json")).json()
+        assert by_token["service_request_id"] == first["service_request_id"]
+    assert await Ticket.all().count() == 1
+    [one] = (await api.get(f"/requests/{first['service_request_id']}.json")).json()
+    # The second reporter's words went to the timeline, which Open311 does not publish.
+    assert "همان" not in str(one) and one["media_url"] == "https://x.example.ir/2.jpg"
+    far = (await post(api, service_code="asphalt", lat="34.83", long="48.49")).json()[0]
+    assert far["service_request_id"] != first["service_request_id"]
+
+
+async def test_without_a_place_it_waits_for_an_operator(api: httpx.AsyncClient) -> None:
+    code = (await post(api, service_code="asphalt", address_string="میدان اصلی")).json()[0][
+        "service_request_id"]
+    [one] = (await api.get(f"/requests/{code}.json")).json()
+    assert one["status"] == "open" and one["agency_responsible"] is None
+    assert one["status_notes"] is None  # the filing note is the citizen's, not the city's
+    assert one["lat"] is None and one["address"] == "میدان اصلی"
 
 
 async def test_the_same_person_is_one_citizen_and_anonymous_posts_share_one(
@@ -255,7 +290,7 @@ async def _ticket(core: Core, service: str = "asphalt", channel: str = "open311"
     ticket = await store.file_ticket(
         citizen, channel, "someone",
         store.NewTicket(service_code=service, description=description, urgent=False,
-                        address="نشانی"), now, core.dialogue.deadlines)
+                        address="نشانی"), now, core.workflow.deadlines)
     # created_at is stamped by the database; age it by hand.
     await Ticket.filter(id=ticket.id).update(created_at=now, status=status)
     return await Ticket.get(id=ticket.id)
@@ -309,7 +344,7 @@ async def test_chat_tickets_are_listed_without_the_citizens_words(
     [row] = await both(api, f"/requests/{chat.tracking_code}", "service_requests", "request",
                        "requests.json")
     assert row["description"] is None and row["service_code"] == "asphalt"
-    assert row["status_notes"] == "ثبت از تلگرام"
+    assert row["status_notes"] is None
 
 
 async def test_date_window_filters_and_defaults(api: httpx.AsyncClient, core: Core) -> None:

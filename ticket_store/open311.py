@@ -17,19 +17,17 @@ from tortoise.transactions import in_transaction
 
 from bots.messages import Location
 from ticket_store import store
-from ticket_store.deadlines import Deadlines
-from ticket_store.models import Citizen, Open311Request, Ticket, TicketEvent, TicketStatus
+from ticket_store.models import Open311Request, Ticket, TicketEvent, TicketStatus
+from ticket_store.workflow import OPEN_STATES, Filed, Workflow
 
 CHANNEL = "open311"
 MAX_RESULTS = 1000  # the spec's default cap on GET requests
 
-# Open311 knows only open and closed. A ticket is open while the city still owes work on it;
-# resolved, closed, rejected and referred (handed to an outside body) need nothing more
-# from the city, so they are closed. A reopened ticket is open again.
-OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS,
-                 TicketStatus.REOPENED)
-CLOSED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED,
-                   TicketStatus.REFERRED)
+# Open311 knows only open and closed. A ticket is open while the city still owes work on it
+# (the workflow's OPEN_STATES: new, assigned, in_progress, reopened); resolved (waiting for
+# the citizen's word), closed, rejected and referred (handed to an outside body) are closed.
+OPEN_STATUSES = tuple(s for s in TicketStatus if s in OPEN_STATES)
+CLOSED_STATUSES = tuple(s for s in TicketStatus if s not in OPEN_STATES)
 BY_OPEN311_STATUS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
 
 
@@ -67,28 +65,25 @@ def submitter_id(client: str, phone: str | None, email: str | None,
     return f"{client}:{fingerprint(who)}" if who else f"{client}:anonymous"
 
 
-async def _file(citizen: Citizen, draft: Open311Draft, now: datetime,
-                deadlines: Deadlines) -> Ticket:
-    # The one place an Open311 ticket is made: swap for the workflow's filing when it lands.
-    return await store.file_ticket(
-        citizen, CHANNEL, draft.submitter,
-        store.NewTicket(service_code=draft.service_code, description=draft.description,
-                        urgent=draft.urgent, location=draft.location, address=draft.address),
-        now, deadlines,
-    )
-
-
-async def file_request(draft: Open311Draft, now: datetime,
-                       deadlines: Deadlines) -> tuple[Ticket, Open311Request]:
+async def file_request(draft: Open311Draft, workflow: Workflow, now: datetime | None = None
+                       ) -> tuple[Filed, Open311Request]:
+    """File through the workflow, as every channel does: routed to a unit by district, with
+    the city's deadlines; a report of the same thing within 50 m joins the open ticket."""
     async with in_transaction():
         citizen = await store.citizen_for(CHANNEL, draft.submitter)
         if draft.phone and citizen.phone != draft.phone:
             citizen.phone = draft.phone
             await citizen.save(update_fields=["phone"])
-        ticket = await _file(citizen, draft, now, deadlines)
-        extra = await Open311Request.create(ticket=ticket, token=secrets.token_hex(12),
+        filed = await workflow.file_report(
+            citizen, CHANNEL, draft.submitter,
+            store.NewTicket(service_code=draft.service_code, description=draft.description,
+                            urgent=draft.urgent, location=draft.location,
+                            address=draft.address),
+            now=now,
+        )
+        extra = await Open311Request.create(ticket=filed.ticket, token=secrets.token_hex(12),
                                             media_url=draft.media_url, client=draft.client)
-    return ticket, extra
+    return filed, extra
 
 
 @dataclass(frozen=True)
@@ -104,13 +99,13 @@ class RequestQuery:
 @dataclass(frozen=True)
 class Found:
     ticket: dict[str, Any]  # the columns Open311 shows, by name
-    note: str | None  # the last non-empty note of the timeline
+    note: str | None  # the city's last note on the timeline
     media_url: str | None
 
 
 _COLUMNS = ("id", "tracking_code", "channel", "service_code", "description", "latitude",
             "longitude", "address", "status", "urgent", "answer_due", "created_at",
-            "updated_at")
+            "updated_at", "unit_code", "duplicate_count")
 
 
 async def find_requests(query: RequestQuery) -> list[Found]:
@@ -147,10 +142,16 @@ async def _with_extras(rows: list[dict[str, Any]]) -> list[Found]:
     if not ids:
         return []
     notes: dict[int, str] = {}
+    # Only the city's notes (staff, system): a citizen's own words (the filing, a report of
+    # the same thing, a contest) are theirs, not the public's.
     events = (TicketEvent.filter(ticket_id__in=ids).exclude(note="")
+              .exclude(actor=store.CITIZEN_ACTOR)
               .order_by("ticket_id", "at", "id").values_list("ticket_id", "note"))
     for ticket_id, note in await events:
         notes[ticket_id] = note  # ordered by time: the last one stays
-    media = dict(await Open311Request.filter(ticket_id__in=ids, media_url__isnull=False)
-                 .values_list("ticket_id", "media_url"))
+    media: dict[int, str] = {}
+    for ticket_id, url in await (Open311Request.filter(ticket_id__in=ids,
+                                                       media_url__isnull=False)
+                                 .order_by("-id").values_list("ticket_id", "media_url")):
+        media[ticket_id] = url  # newest first: the first report's photo stays
     return [Found(row, notes.get(row["id"]), media.get(row["id"])) for row in rows]

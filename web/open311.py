@@ -107,6 +107,9 @@ def _hours(span: timedelta) -> str:
     return to_persian_digits(f"{span.total_seconds() / 3600:g}")
 
 
+DUPLICATE_NOTICE = "گزارشی مشابه در همین نزدیکی پیش‌تر ثبت شده بود؛ این گزارش به آن پیوست."
+
+
 def service_notice(urgent: bool, deadlines: Deadlines) -> str:
     if urgent:
         return (f"فوری: حضور گروه اجرایی در محل تا {_hours(deadlines.urgent_onsite)} ساعت و "
@@ -126,6 +129,7 @@ def service_view(service: Service) -> dict[str, Any]:
 def request_view(found: tickets.Found, core: Core) -> dict[str, Any]:
     row, zone = found.ticket, ZoneInfo(core.settings.timezone)
     service = core.pack.service_by_code.get(row["service_code"])
+    unit = core.pack.city.unit_by_code.get(row["unit_code"]) if row["unit_code"] else None
     return {
         "service_request_id": row["tracking_code"],
         "status": tickets.open311_status(row["status"]),
@@ -135,8 +139,8 @@ def request_view(found: tickets.Found, core: Core) -> dict[str, Any]:
         # Citizens who wrote to a chat did not publish their words; an Open311 client did.
         "description": (row["description"] or None) if row["channel"] == tickets.CHANNEL
         else None,
-        "agency_responsible": None,
-        "service_notice": service_notice(row["urgent"], core.dialogue.deadlines),
+        "agency_responsible": unit.name if unit else None,
+        "service_notice": service_notice(row["urgent"], core.workflow.deadlines),
         "requested_datetime": _iso(row["created_at"], zone),
         "updated_datetime": _iso(row["updated_at"], zone),
         "expected_datetime": _iso(row["answer_due"], zone),
@@ -238,10 +242,11 @@ async def create_request(
         urgent=posted.urgent, location=posted.location, address=posted.address,
         media_url=posted.media_url, phone=posted.phone,
     )
-    deadlines = core.dialogue.deadlines
-    ticket, extra = await tickets.file_request(draft, datetime.now(UTC), deadlines)
-    body = [{"service_request_id": ticket.tracking_code, "token": extra.token,
-             "service_notice": service_notice(ticket.urgent, deadlines)}]
+    filed, extra = await tickets.file_request(draft, core.workflow)
+    notice = (DUPLICATE_NOTICE if filed.duplicate
+              else service_notice(filed.ticket.urgent, core.workflow.deadlines))
+    body = [{"service_request_id": filed.ticket.tracking_code, "token": extra.token,
+             "service_notice": notice}]
     return _requests(fmt, body)
 
 

@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('peygir', '0003_transcription_jobs')]
+    dependencies = [('peygir', '0004_workflow')]
 
     initial = False
 
@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name='Open311Request',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('ticket', fields.OneToOneField('peygir.Ticket', source_field='ticket_id', db_constraint=True, to_field='id', related_name='open311', on_delete=OnDelete.CASCADE)),
+                ('ticket', fields.ForeignKeyField('peygir.Ticket', source_field='ticket_id', db_index=True, db_constraint=True, to_field='id', related_name='open311', on_delete=OnDelete.CASCADE)),
                 ('token', fields.CharField(unique=True, max_length=32)),
                 ('media_url', fields.CharField(null=True, max_length=2048)),
                 ('client', fields.CharField(max_length=16)),
