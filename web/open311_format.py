@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -32,9 +33,16 @@ def format_of_path(path: str) -> Format:
     return Format.JSON if path.lower().endswith(".json") else Format.XML
 
 
+# Characters XML 1.0 cannot carry at all (most C0 controls, lone surrogates, U+FFFE/F).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        # Input is checked for them, but a chat may have stored one: never break the document.
+        return _NOT_XML.sub("\ufffd", value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -73,7 +81,8 @@ def to_xml(root: str, item: str, body: Sequence[Any] | Mapping[str, Any],
 def render(fmt: Format, root: str, item: str, body: Sequence[Any] | Mapping[str, Any],
            status_code: int = 200, item_tags: Mapping[str, str] | None = None) -> Response:
     if fmt is Format.JSON:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "replace")  # a lone surrogate echoed back must not fail the answer
         return Response(content, status_code=status_code, media_type=JSON_TYPE)
     return Response(to_xml(root, item, body, item_tags), status_code=status_code,
                     media_type=XML_TYPE)

@@ -28,6 +28,9 @@ LIMITS = {
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Control characters other than tab and newlines: PostgreSQL refuses NUL in text, and XML 1.0
+# cannot carry the rest, so nobody's answer could be served.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Problems(list[str]):
@@ -42,8 +45,8 @@ def clean(fields: Mapping[str, str], problems: Problems) -> dict[str, str]:
         if value is None:
             continue
         value = value.strip()
-        if "\x00" in value:  # PostgreSQL refuses NUL in text; nobody means to send one
-            problems.append(f"{name}: contains a NUL character")
+        if _CONTROL.search(value):
+            problems.append(f"{name}: contains a NUL or other control character")
         elif len(value) > limit:
             problems.append(f"{name}: longer than {limit} characters")
         elif value:
