@@ -108,8 +108,9 @@ _COLUMNS = ("id", "tracking_code", "channel", "service_code", "description", "la
             "updated_at", "unit_code", "duplicate_count")
 
 
-async def find_requests(query: RequestQuery) -> list[Found]:
-    """Newest first; plain rows (not models), since a page is up to 1000 tickets."""
+def requests_query(query: RequestQuery) -> Any:
+    """The tickets' query, newest first, as plain rows (a page is up to 1000 tickets); the
+    date window and status are served by the (created_at) and (status, created_at) indexes."""
     tickets = Ticket.all()
     if query.tracking_codes:
         tickets = tickets.filter(tracking_code__in=query.tracking_codes)
@@ -122,8 +123,11 @@ async def find_requests(query: RequestQuery) -> list[Found]:
             tickets = tickets.filter(created_at__gte=query.start)
         if query.end is not None:
             tickets = tickets.filter(created_at__lte=query.end)
-    rows = await tickets.order_by("-created_at", "-id").limit(query.limit).values(*_COLUMNS)
-    return await _with_extras(rows)
+    return tickets.order_by("-created_at", "-id").limit(query.limit).values(*_COLUMNS)
+
+
+async def find_requests(query: RequestQuery) -> list[Found]:
+    return await _with_extras(await requests_query(query))
 
 
 async def find_request(tracking_code: str) -> Found | None:
