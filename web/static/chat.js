@@ -131,6 +131,16 @@
   function renderReply(reply) {
     if (!reply || typeof reply !== "object") return;
     var bubble = addBubble("bot", reply.text || "");
+    var photos = Array.isArray(reply.photos) ? reply.photos : [];
+    photos.forEach(function (url) {
+      if (typeof url !== "string" || url.indexOf("/media/") !== 0) return;
+      var img = document.createElement("img");
+      img.className = "evidence";
+      img.src = url;
+      img.alt = "عکس مستندات کار";
+      img.loading = "lazy";
+      bubble.insertBefore(img, bubble.firstChild);
+    });
     var rows = Array.isArray(reply.buttons) ? reply.buttons : [];
     var choices = null;
     rows.forEach(function (row) {
