@@ -27,6 +27,7 @@ from config.pack import Pack
 from ticket_store import store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
+    ESCALATION_DONE,
     Attachment,
     Citizen,
     Standing,
@@ -198,6 +199,7 @@ class Workflow:
         changes: dict[str, object] = {"status": to_status, "updated_at": now, **(extra or {})}
         if to_status in ANSWERS and ticket.first_answer_at is None:
             changes["first_answer_at"] = now
+            changes["escalation_level"] = ESCALATION_DONE
         if to_status == S.IN_PROGRESS and ticket.onsite_at is None:
             changes["onsite_at"] = now
         if to_status == S.RESOLVED:
@@ -270,7 +272,9 @@ class Workflow:
         async with in_transaction():
             if ticket.first_answer_at is None:
                 ticket.first_answer_at = now
-                await Ticket.filter(id=ticket.id).update(first_answer_at=now)
+                ticket.escalation_level = ESCALATION_DONE
+                await Ticket.filter(id=ticket.id).update(first_answer_at=now,
+                                                         escalation_level=ESCALATION_DONE)
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
                                              note=texts.STAFF_REPLY_NOTE.format(text=text))
             await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
