@@ -277,3 +277,33 @@ async def test_a_photos_gps_is_the_reports_location(
     ticket = await Ticket.get(tracking_code=code)
     assert ticket.latitude == pytest.approx(32.6539, abs=1e-4)
     assert ticket.longitude == pytest.approx(51.6660, abs=1e-4)
+
+
+async def test_evidence_photo_then_accept_and_rate_on_telegram(
+        api: FakeBotApi, media_bot: Messengers, dialogue: Dialogue, tmp_path: Path) -> None:
+    """The unit's photo reaches the citizen as an uploaded photo before the question; the
+    citizen's taps close the ticket and rate it."""
+    code = await report(api, TG, 777, "سطل زباله سر کوچه پر شده و بو میده")
+    ticket = await Ticket.get(tracking_code=code)
+    workflow = dialogue.workflow
+    await workflow.assign(ticket, "r1_services", "staff:operator")
+    await workflow.add_evidence(ticket, real_jpeg((200, 90, 20)), "done.jpg", "staff:unit",
+                                tmp_path / "evidence")
+    mark = len(api.calls(TG))
+    await workflow.change_status(ticket, "resolved", "staff:unit", "تخلیه شد")
+    await api.wait_for_sent(TG, lambda c: True, method="sendPhoto", chat_id=777, since=mark,
+                            timeout=15)
+    asked = await reply_with(api, TG, 777, mark, "تخلیه شد")
+    assert buttons(asked) == [f"accept:{code}", f"contest:{code}"]
+    order = [c["method"] for c in api.sent(TG, chat_id=777)][-2:]
+    assert order == ["sendPhoto", "sendMessage"]  # the photo comes before the question
+
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 777, f"accept:{code}")
+    survey = await reply_with(api, TG, 777, mark, "راضی")
+    assert buttons(survey) == [f"rate:{code}:{n}" for n in (5, 4, 3, 2, 1)]
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 777, f"rate:{code}:5")
+    await reply_with(api, TG, 777, mark, "سپاس")
+    await ticket.refresh_from_db()
+    assert (ticket.status, ticket.rating) == ("closed", 5)
