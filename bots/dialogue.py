@@ -31,6 +31,9 @@ MAX_DESCRIPTION = 4000  # characters kept of one report; a 20,000-character past
 _YES = {"بله", "بلی", "آره", "اره", "آری", "ثبت", "ثبت کن", "تایید", "تأیید", "باشه", "اوکی",
         "ok", "okay", "yes", "درسته", "صحیحه"}
 _NO = {"نه", "خیر", "لغو", "انصراف", "نمیخوام", "نمی‌خوام", "no", "cancel", "بیخیال"}
+# Channels that cannot show buttons: replies go out as numbered choices (Reply.plain_text) and
+# a digit answers them.
+PLAIN_TEXT_CHANNELS = frozenset({"instagram"})
 _THANKS = ("ممنون", "مرسی", "متشکر", "سپاس", "تشکر", "دستتون", "دستت", "لطف کردید", "thanks")
 
 
@@ -46,12 +49,14 @@ class Dialogue:
         deadlines: Deadlines | None = None,
         clock: Callable[[], datetime] = _utcnow,
         timezone: str = "Asia/Tehran",
+        plain_channels: frozenset[str] = PLAIN_TEXT_CHANNELS,
     ) -> None:
         self.pack = pack
         self.classifier = classifier or Classifier(pack)
         self.deadlines = deadlines or Deadlines()
         self.clock = clock
         self.timezone = timezone
+        self.plain_channels = plain_channels
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -61,6 +66,8 @@ class Dialogue:
                 return []
             state = await store.load_state(message.channel, message.chat_id)
             replies = await self._respond(message, state)
+            if message.channel in self.plain_channels:
+                _remember_choices(state, replies)
             await store.save_state(message.channel, message.chat_id, state)
             replies = [_citizen_facing(r) for r in replies]
             for reply in replies:
@@ -80,6 +87,8 @@ class Dialogue:
             return self._start(msg.start_payload, state)
         if msg.callback_data:
             return await self._callback(msg, msg.callback_data, state)
+        if msg.channel in self.plain_channels and (picked := _numbered_choice(msg.text, state)):
+            return await self._callback(msg, picked, state)
         if msg.location:
             return self._location(msg.location, state)
         text = msg.text or ""
@@ -378,6 +387,25 @@ class Dialogue:
             note = f" ({event.note})" if event.note else ""
             lines.append(f"• {jalali(event.at, self.timezone)}: {label}{note}")
         return [Reply("\n".join(lines))]
+
+
+def _remember_choices(state: dict[str, Any], replies: list[Reply]) -> None:
+    """On a channel without buttons, keep what each number of the last choices stands for."""
+    with_buttons = [r for r in replies if r.buttons]
+    if with_buttons:
+        state["choices"] = [b.data for row in with_buttons[-1].buttons for b in row]
+    else:
+        state.pop("choices", None)  # a later digit is then text, not an old choice
+
+
+def _numbered_choice(text: str, state: dict[str, Any]) -> str | None:
+    """The button a lone digit («۲», "2", "2.") picks from the numbered choices last shown."""
+    choices = state.get("choices") or []
+    short = ascii_digits(text or "").strip(" .-)(!؟?\n")
+    if not short.isdigit() or len(short) > 2:
+        return None
+    pick = int(short) - 1
+    return choices[pick] if 0 <= pick < len(choices) else None
 
 
 def _megabytes(size: int) -> str:
