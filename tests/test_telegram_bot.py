@@ -301,7 +301,7 @@ async def test_evidence_photo_then_accept_and_rate_on_telegram(
     mark = len(api.calls(TG))
     api.push_callback(TG, 777, f"accept:{code}")
     survey = await reply_with(api, TG, 777, mark, "راضی")
-    assert buttons(survey) == [f"rate:{code}:{n}" for n in (5, 4, 3, 2, 1)]
+    assert buttons(survey) == [f"rate:{code}:{n}" for n in (1, 2, 3, 4, 5)]
     mark = len(api.calls(TG))
     api.push_callback(TG, 777, f"rate:{code}:5")
     await reply_with(api, TG, 777, mark, "سپاس")

@@ -132,7 +132,7 @@ async def test_a_ticket_through_every_state(citizens: MemoryChannel, workflow: W
 
     await citizens.say("ali", callback=f"accept:{code}")
     survey = citizens.inbox["ali"][-1]
-    assert [b.data for b in survey.buttons[0]] == [f"rate:{code}:{n}" for n in (5, 4, 3, 2, 1)]
+    assert [b.data for b in survey.buttons[0]] == [f"rate:{code}:{n}" for n in (1, 2, 3, 4, 5)]
     thanks = await citizens.say("ali", callback=f"rate:{code}:4")
     assert "سپاس" in thanks[0].text
     again = await citizens.say("ali", callback=f"rate:{code}:1")
@@ -271,7 +271,7 @@ async def test_auto_close_sends_the_survey(citizens: MemoryChannel, workflow: Wo
     await ticket.refresh_from_db()
     assert ticket.status == "closed"
     survey = (await citizens.flush("hadi"))[-1]
-    assert survey.buttons and survey.buttons[0][0].data == f"rate:{code}:5"
+    assert survey.buttons and survey.buttons[0][-1].data == f"rate:{code}:5"
 
 
 async def test_a_unit_sees_contact_only_after_consent(citizens: MemoryChannel,

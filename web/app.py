@@ -136,4 +136,8 @@ def create_app(core: Core) -> FastAPI:
     async def poll(chat: ChatId) -> ChatOut:
         return ChatOut(replies=await deliver(chat))
 
+    from web.eitaa import add_eitaa_routes  # here: it imports ChatIn from this module
+
+    add_eitaa_routes(app, core, templates)
+
     return app
