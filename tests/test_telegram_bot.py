@@ -307,3 +307,47 @@ async def test_evidence_photo_then_accept_and_rate_on_telegram(
     await reply_with(api, TG, 777, mark, "سپاس")
     await ticket.refresh_from_db()
     assert (ticket.status, ticket.rating) == ("closed", 5)
+
+
+async def test_voice_note_with_two_photos_files_the_right_service(
+        api: FakeBotApi, media_bot: Messengers, dialogue: Dialogue, voice_note: Path,
+        whisper_dir: Path) -> None:
+    """A spoken report and an album of two photos, as a citizen sends them on Telegram:
+    real Whisper hears it, the citizen taps the service, and one ticket holds all three."""
+    from bots.transcription import TranscriptionWorker
+    from media_ingest.transcribe import Transcriber
+
+    chat = 902
+    api.push_voice(TG, chat, voice_note.read_bytes(), duration=5)
+    api.push_photo(TG, chat, real_jpeg((120, 80, 40)), media_group_id="album-1")
+    api.push_photo(TG, chat, real_jpeg((40, 80, 120)), media_group_id="album-1")
+    for _ in range(150):
+        if await Attachment.filter(chat_id=str(chat)).count() == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert await Attachment.filter(chat_id=str(chat)).count() == 3
+
+    mark = len(api.calls(TG))
+    worker = TranscriptionWorker(dialogue, lambda: Transcriber(str(whisper_dir)),
+                                 on_reply=media_bot.wake)
+    assert await worker.run_once()
+    heard = await reply_with(api, TG, chat, mark, "متن پیام صوتی")
+    assert "svc:fallen_tree" in buttons(heard), heard["params"]["text"]
+
+    mark = len(api.calls(TG))
+    api.push_callback(TG, chat, "svc:fallen_tree")
+    await reply_with(api, TG, chat, mark, "موقعیت")
+    mark = len(api.calls(TG))
+    api.push_location(TG, chat, 34.82, 48.49)
+    await reply_with(api, TG, chat, mark, "ثبت شود")
+    mark = len(api.calls(TG))
+    api.push_callback(TG, chat, "confirm")
+    filed = await reply_with(api, TG, chat, mark, "کد پیگیری")
+    found = CODE.search(filed["params"]["text"])
+    assert found
+    ticket = await Ticket.get(tracking_code=ascii_digits(found.group(0)))
+    assert (ticket.service_code, ticket.urgent, ticket.unit_code) == (
+        "fallen_tree", True, "r1_services")
+    assert ticket.transcript
+    kinds = sorted(await Attachment.filter(ticket=ticket).values_list("kind", flat=True))
+    assert kinds == ["photo", "photo", "voice"]

@@ -160,6 +160,16 @@ async def test_rejected_and_referred_need_a_note_and_end_the_ticket(
     with pytest.raises(IllegalTransition, match="from rejected to in_progress"):
         await workflow.change_status(ticket, "in_progress", UNIT)
 
+    other = await Ticket.get(tracking_code=code_in(
+        await report(citizens, "sara", "sidewalk", spot(5))))
+    with pytest.raises(WorkflowError, match="needs a note"):
+        await workflow.change_status(other, "referred", UNIT)
+    await workflow.change_status(other, "referred", UNIT, "شرکت آب و فاضلاب (۱۲۲)")
+    told = await citizens.flush("sara")
+    assert "ارجاع به دستگاه مسئول" in told[-1].text and "۱۲۲" in told[-1].text
+    await other.refresh_from_db()
+    assert other.status == "referred" and other.closed_at is not None
+
 
 async def test_illegal_moves_are_refused(citizens: MemoryChannel, workflow: Workflow) -> None:
     code = code_in(await report(citizens, "reza", "asphalt", IN_R1))
