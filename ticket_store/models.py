@@ -27,6 +27,9 @@ class Standing(StrEnum):
     TRUSTED = "trusted"
 
 
+ESCALATION_DONE = 100  # Ticket.escalation_level of a ticket that no longer escalates
+
+
 class Citizen(Model):
     # Someone who wrote to us on one channel. No identity check: the messenger id is enough.
 
@@ -80,6 +83,9 @@ class Ticket(Model):
     # The citizen agreed that this ticket's unit may see their number and name.
     contact_consent = fields.BooleanField(default=False)
     consent_requested_at = fields.DatetimeField(null=True)
+    # The last escalation rung fired (0 none); ESCALATION_DONE once answered, so the
+    # scheduler's scan reads only tickets that may still need an alert.
+    escalation_level = fields.SmallIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -87,7 +93,7 @@ class Ticket(Model):
         table = "ticket"
         indexes = (
             ("status", "priority", "answer_due"),  # queues
-            ("status", "first_answer_at", "created_at"),  # the escalation scan
+            ("escalation_level", "created_at"),  # the escalation scan
             ("service_code", "status", "latitude"),  # nearby duplicates
             # Open311's GET requests: a date window, newest first, often one status group.
             ("created_at",),
