@@ -95,6 +95,9 @@ class Ticket(Model):
             ("status", "priority", "answer_due"),  # queues
             ("escalation_level", "created_at"),  # the escalation scan
             ("service_code", "status", "latitude"),  # nearby duplicates
+            # Open311's GET requests: a date window, newest first, often one status group.
+            ("created_at",),
+            ("status", "created_at"),
         )
 
 
@@ -113,6 +116,26 @@ class TicketEvent(Model):
 
     class Meta:
         table = "ticket_event"
+        # A ticket's timeline (and Open311's last note for a page of tickets) by ticket.
+        indexes = (("ticket_id", "at"),)
+
+
+class Open311Request(Model):
+    # What an Open311 client sent beside the ticket itself: the token it may poll, its
+    # media_url, and which API key filed it (a fingerprint, never the key). Several may
+    # point at one ticket: a report of the same thing nearby joins the open ticket.
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="open311", on_delete=fields.CASCADE, db_index=True
+    )
+    token = fields.CharField(max_length=32, unique=True)
+    media_url = fields.CharField(max_length=2048, null=True)
+    client = fields.CharField(max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "open311_request"
 
 
 class Attachment(Model):

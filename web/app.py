@@ -19,6 +19,7 @@ from bots.core import Core
 from bots.messages import IncomingMessage, Location, Reply
 from ticket_store import store
 from ticket_store.models import Attachment
+from web import open311
 
 log = logging.getLogger(__name__)
 
@@ -139,5 +140,6 @@ def create_app(core: Core) -> FastAPI:
     from web.eitaa import add_eitaa_routes  # here: it imports ChatIn from this module
 
     add_eitaa_routes(app, core, templates)
+    open311.install(app)
 
     return app
