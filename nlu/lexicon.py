@@ -72,7 +72,10 @@ STATUS_ASK_TEXT = """
 
 
 def _fold_all(text: str) -> frozenset[str]:
-    return frozenset(match_tokens(text))
+    """The folded words of a list; lines starting with «#» are notes, not words (read as
+    Finglish, «carry no topic» would make «کاری» and «نو» stopwords)."""
+    lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return frozenset(match_tokens("\n".join(lines)))
 
 
 STOPWORDS = _fold_all(_STOPWORDS_TEXT)
