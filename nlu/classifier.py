@@ -52,6 +52,7 @@ SOUNDS_LIKE = 0.6  # similarity of a word matched by its consonant skeleton alon
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
 SHAPE_WEIGHT = 0.6  # character-trigram cosine against names and keywords
+FULL_HIT = 0.7  # a word's evidence for an entry at which it counts as a whole matched word
 RESCORE = 40  # entries rescored after the raw evidence ranking
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 
@@ -222,7 +223,7 @@ class Classifier:
         return out
 
     def _score(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Evidence and the number of matched words, per entry (dense arrays)."""
+        """Evidence and the (strength-weighted) number of matched words, per entry."""
         size = len(self._entries)
         evidence = np.zeros(size)
         hits = np.zeros(size)
@@ -235,7 +236,9 @@ class Classifier:
                 indices, weights = self._postings[term]
                 np.maximum.at(best, indices, weights * similarity)
             evidence += best
-            hits += best > 0
+            # A word that says little about this entry (a place word many entries share, a
+            # distant typo match) covers only part of the message for it.
+            hits += np.minimum(1.0, best / FULL_HIT)
         evidence += SHAPE_WEIGHT * self.shapes.cosine(tokens)
         # Phrase bonus: two matched words that stand together in a keyword or a name.
         heads = [found[0][0] for found in matched if found]
