@@ -27,6 +27,7 @@ from nlu.fuzzy_index import FuzzyVocab, light_stem
 from nlu.lexicon import (
     GREETING_WORDS,
     HOW_WHERE_WORDS,
+    PROBLEM_WORDS,
     QUESTION_WORDS,
     STATUS_ASK_WORDS,
     STATUS_WORDS,
@@ -115,6 +116,7 @@ class Classifier:
         margin: float = 0.2,
         softness: float = 1.5,
         lean: float = 1.2,
+        report_lean: float = 1.5,
     ) -> None:
         self.pack = pack
         self.threshold = threshold
@@ -122,6 +124,7 @@ class Classifier:
         self.margin = margin
         self.softness = softness
         self.lean = lean
+        self.report_lean = report_lean
         self._entries: list[_Entry] = []
         # term -> {entry index: field weight}
         postings: dict[str, dict[int, float]] = defaultdict(dict)
@@ -251,9 +254,12 @@ class Classifier:
     def _confidence(self, evidence: float) -> float:
         return 1.0 - math.exp(-evidence / self.softness)
 
-    def _rank(self, content: list[str], limit: int, is_question: bool) -> list[Candidate]:
+    def _rank(
+        self, content: list[str], limit: int, is_question: bool, is_report: bool = False
+    ) -> list[Candidate]:
         evidence, hits = self._score(content)
-        # A question leans towards the FAQ; a statement towards a report.
+        # A question leans towards the FAQ; a statement towards a report, and a statement
+        # that names a problem («شکسته», «خراب», «نمیشه») more so.
         lean = "faq" if is_question else "service"
         # Words the pack has never seen count against a match: «قیمت دلار» is not about fees.
         expected_hits = min(len(content), 3)
@@ -268,7 +274,7 @@ class Classifier:
             entry = self._entries[index]
             value = float(evidence[index])
             if entry.kind == lean:
-                value *= self.lean
+                value *= self.report_lean if is_report else self.lean
             coverage = min(1.0, float(hits[index]) / expected_hits)
             score = self._confidence(value) * coverage**0.5
             if score > 0:
@@ -293,7 +299,9 @@ class Classifier:
         has_greeting = any(t in GREETING_WORDS for t in tokens)
         is_question = "؟" in clean or "?" in clean or any(t in HOW_WHERE_WORDS for t in tokens)
 
-        ranked = self._rank(informative, 5, is_question) if informative else []
+        # A statement that says something is broken or in the way is a report.
+        is_report = not is_question and any(t in PROBLEM_WORDS for t in tokens)
+        ranked = self._rank(informative, 5, is_question, is_report) if informative else []
         top = ranked[0] if ranked else None
         top_score = top.score if top else 0.0
         alternatives = tuple(ranked[1:4])
