@@ -131,6 +131,7 @@ class Classifier:
         phrases: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
 
         documents: list[Counter[str]] = []
+        strong: set[str] = set()  # words of names and keywords
 
         def add(index: int, texts: Iterable[str], weight: float, phrase: bool) -> None:
             while len(documents) <= index:
@@ -139,6 +140,8 @@ class Classifier:
                 terms = _terms(text)
                 if weight >= W_KEYWORD:  # the trigram profile: names and keywords
                     documents[index].update(trigrams(terms))
+                if weight >= W_KEYWORD:
+                    strong.update(terms)
                 for term in terms:
                     forms = {term: weight, light_stem(term): weight}
                     if len(term) >= 4 and term[-1] in "یه":
@@ -184,6 +187,7 @@ class Classifier:
         }
         self.vocab = FuzzyVocab(self._postings)
         self.shapes = TrigramIndex(documents)
+        self._strong = frozenset(strong)
 
     # -- scoring ---------------------------------------------------------------------------
     def _match(self, tokens: list[str]) -> list[tuple[tuple[str, float], ...]]:
@@ -209,14 +213,21 @@ class Classifier:
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Two words neither of which the pack knows, that sound like one it does, become it:
-        speech-to-text cuts words in two («از فلت» → «آسفالت»)."""
+        speech-to-text cuts words in two («از فلت» → «آسفالت»). Only into a word of a name or
+        a keyword, and never swallowing a function word as the second half: typed Persian
+        is full of unknown pairs that sound like some pack word («از دور» → «صدور», «اصلا ما»
+        → «مساله»)."""
         out: list[str] = []
         i = 0
         while i < len(tokens):
             if i + 1 < len(tokens) and not (
                 tokens[i] in self.vocab or tokens[i + 1] in self.vocab
+                or tokens[i + 1] in _NOT_TOPICAL
             ):
-                heard = self.vocab.sounds_like(tokens[i] + tokens[i + 1])
+                heard = [
+                    word for word in self.vocab.sounds_like(tokens[i] + tokens[i + 1])
+                    if word in self._strong
+                ]
                 if heard:
                     out.append(heard[0])
                     i += 2
