@@ -27,6 +27,7 @@ from nlu.fuzzy_index import FuzzyVocab, light_stem
 from nlu.lexicon import (
     GREETING_WORDS,
     HOW_WHERE_WORDS,
+    PROBLEM_WORDS,
     QUESTION_WORDS,
     STATUS_ASK_WORDS,
     STATUS_WORDS,
@@ -52,6 +53,7 @@ SOUNDS_LIKE = 0.6  # similarity of a word matched by its consonant skeleton alon
 W_CONCEPT = 0.5  # a word of the same kind («کبوتر» for «حیوان») is weaker evidence
 
 SHAPE_WEIGHT = 0.6  # character-trigram cosine against names and keywords
+FULL_HIT = 0.7  # a word's evidence for an entry at which it counts as a whole matched word
 RESCORE = 40  # entries rescored after the raw evidence ranking
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 
@@ -114,6 +116,7 @@ class Classifier:
         margin: float = 0.2,
         softness: float = 1.5,
         lean: float = 1.2,
+        report_lean: float = 1.5,
     ) -> None:
         self.pack = pack
         self.threshold = threshold
@@ -121,12 +124,14 @@ class Classifier:
         self.margin = margin
         self.softness = softness
         self.lean = lean
+        self.report_lean = report_lean
         self._entries: list[_Entry] = []
         # term -> {entry index: field weight}
         postings: dict[str, dict[int, float]] = defaultdict(dict)
         phrases: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
 
         documents: list[Counter[str]] = []
+        strong: set[str] = set()  # words of names and keywords
 
         def add(index: int, texts: Iterable[str], weight: float, phrase: bool) -> None:
             while len(documents) <= index:
@@ -135,6 +140,8 @@ class Classifier:
                 terms = _terms(text)
                 if weight >= W_KEYWORD:  # the trigram profile: names and keywords
                     documents[index].update(trigrams(terms))
+                if weight >= W_KEYWORD:
+                    strong.update(terms)
                 for term in terms:
                     forms = {term: weight, light_stem(term): weight}
                     if len(term) >= 4 and term[-1] in "یه":
@@ -180,6 +187,7 @@ class Classifier:
         }
         self.vocab = FuzzyVocab(self._postings)
         self.shapes = TrigramIndex(documents)
+        self._strong = frozenset(strong)
 
     # -- scoring ---------------------------------------------------------------------------
     def _match(self, tokens: list[str]) -> list[tuple[tuple[str, float], ...]]:
@@ -205,14 +213,21 @@ class Classifier:
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Two words neither of which the pack knows, that sound like one it does, become it:
-        speech-to-text cuts words in two («از فلت» → «آسفالت»)."""
+        speech-to-text cuts words in two («از فلت» → «آسفالت»). Only into a word of a name or
+        a keyword, and never swallowing a function word as the second half: typed Persian
+        is full of unknown pairs that sound like some pack word («از دور» → «صدور», «اصلا ما»
+        → «مساله»)."""
         out: list[str] = []
         i = 0
         while i < len(tokens):
             if i + 1 < len(tokens) and not (
                 tokens[i] in self.vocab or tokens[i + 1] in self.vocab
+                or tokens[i + 1] in _NOT_TOPICAL
             ):
-                heard = self.vocab.sounds_like(tokens[i] + tokens[i + 1])
+                heard = [
+                    word for word in self.vocab.sounds_like(tokens[i] + tokens[i + 1])
+                    if word in self._strong
+                ]
                 if heard:
                     out.append(heard[0])
                     i += 2
@@ -222,7 +237,7 @@ class Classifier:
         return out
 
     def _score(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Evidence and the number of matched words, per entry (dense arrays)."""
+        """Evidence and the (strength-weighted) number of matched words, per entry."""
         size = len(self._entries)
         evidence = np.zeros(size)
         hits = np.zeros(size)
@@ -235,7 +250,9 @@ class Classifier:
                 indices, weights = self._postings[term]
                 np.maximum.at(best, indices, weights * similarity)
             evidence += best
-            hits += best > 0
+            # A word that says little about this entry (a place word many entries share, a
+            # distant typo match) covers only part of the message for it.
+            hits += np.minimum(1.0, best / FULL_HIT)
         evidence += SHAPE_WEIGHT * self.shapes.cosine(tokens)
         # Phrase bonus: two matched words that stand together in a keyword or a name.
         heads = [found[0][0] for found in matched if found]
@@ -248,9 +265,12 @@ class Classifier:
     def _confidence(self, evidence: float) -> float:
         return 1.0 - math.exp(-evidence / self.softness)
 
-    def _rank(self, content: list[str], limit: int, is_question: bool) -> list[Candidate]:
+    def _rank(
+        self, content: list[str], limit: int, is_question: bool, is_report: bool = False
+    ) -> list[Candidate]:
         evidence, hits = self._score(content)
-        # A question leans towards the FAQ; a statement towards a report.
+        # A question leans towards the FAQ; a statement towards a report, and a statement
+        # that names a problem («شکسته», «خراب», «نمیشه») more so.
         lean = "faq" if is_question else "service"
         # Words the pack has never seen count against a match: «قیمت دلار» is not about fees.
         expected_hits = min(len(content), 3)
@@ -265,7 +285,7 @@ class Classifier:
             entry = self._entries[index]
             value = float(evidence[index])
             if entry.kind == lean:
-                value *= self.lean
+                value *= self.report_lean if is_report else self.lean
             coverage = min(1.0, float(hits[index]) / expected_hits)
             score = self._confidence(value) * coverage**0.5
             if score > 0:
@@ -290,7 +310,9 @@ class Classifier:
         has_greeting = any(t in GREETING_WORDS for t in tokens)
         is_question = "؟" in clean or "?" in clean or any(t in HOW_WHERE_WORDS for t in tokens)
 
-        ranked = self._rank(informative, 5, is_question) if informative else []
+        # A statement that says something is broken or in the way is a report.
+        is_report = not is_question and any(t in PROBLEM_WORDS for t in tokens)
+        ranked = self._rank(informative, 5, is_question, is_report) if informative else []
         top = ranked[0] if ranked else None
         top_score = top.score if top else 0.0
         alternatives = tuple(ranked[1:4])

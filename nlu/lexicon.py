@@ -61,6 +61,17 @@ _HOW_WHERE_TEXT = """
 چطور چطوری چگونه چجوری کجا کجاست کجای کجاها چیست چیه آیا کدام کدوم چقدر چقد چقدره نحوه
 """
 
+# Words that say something is broken, in the way or not working: a statement built on them
+# is a report of a problem, not a question for the FAQ, even when an FAQ shares its topic.
+_PROBLEM_TEXT = """
+خراب خرابه خرابی خرابن داغون داغونه شکسته شکسته‌شده شکست شکسته‌اند شکستن کج کجه لق لقه
+افتاده افتاد افتادن افتادند بیفته میفته میوفته ریخته ریختن ریخت بریزه میریزه ترک ترک‌خورده
+سوخته سوخت سوختن میسوزه قطع قطعه قطعی نشت نشتی چکه میچکه گرفتگی گرفته مسدود بسته بند
+لبریز سرریز پرشده کثیف کثافت بدبو بو بوی تعفن خطر خطرناک خطرناکه آسیب آسیب‌دیده زخمی
+مزاحم مزاحمت سروصدا ول رها رهاشده مونده مانده خاموش خاموشه تاریک تاریکه نمیشه نمیتونیم
+نمیتونم نمیکنه کار‌نمیکنه نیومده نیومدن نیامده نکردن نکرده نمیاد نمیان گیر گیرکرده
+"""
+
 STATUS_WORDS_TEXT = """
 پیگیری رهگیری وضعیت کد شماره درخواست درخواستم گزارش گزارشم شکایت شکایتم
 """
@@ -72,12 +83,16 @@ STATUS_ASK_TEXT = """
 
 
 def _fold_all(text: str) -> frozenset[str]:
-    return frozenset(match_tokens(text))
+    """The folded words of a list; lines starting with «#» are notes, not words (read as
+    Finglish, «carry no topic» would make «کاری» and «نو» stopwords)."""
+    lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return frozenset(match_tokens("\n".join(lines)))
 
 
 STOPWORDS = _fold_all(_STOPWORDS_TEXT)
 GREETING_WORDS = _fold_all(_GREETINGS_TEXT)
 QUESTION_WORDS = _fold_all(_QUESTION_TEXT)
 HOW_WHERE_WORDS = _fold_all(_HOW_WHERE_TEXT)
+PROBLEM_WORDS = _fold_all(_PROBLEM_TEXT)
 STATUS_WORDS = _fold_all(STATUS_WORDS_TEXT)
 STATUS_ASK_WORDS = _fold_all(STATUS_ASK_TEXT)
