@@ -57,6 +57,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # as `peygir ser
 GREETINGS = ("سلام", "سلام وقت بخیر", "درود", "سلام خسته نباشید")
 MIX = (("greeting", 0.4), ("faq", 0.4), ("report", 0.2))  # kinds of the text messages sent
 STEPS = ("text", "location", "confirm")
+PLACES = itertools.count()  # one per report in the whole run: no two reports share a spot
 # What each step of a report must be answered with (bots/texts.py).
 STEP_REPLY = {"text": "موقعیت", "location": "ثبت شود", "confirm": r"کد پیگیری: [۰-۹]{8}"}
 OUR_CODE = ("bots", "nlu", "ticket_store", "channels")
@@ -414,7 +415,7 @@ class Bench:
         first_push, last_answer = math.inf, 0.0
         completed = 0
 
-        places = itertools.count()
+        places = PLACES
 
         async def citizen(chat: int, texts: list[str]) -> None:
             nonlocal first_push, last_answer, completed
