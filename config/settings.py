@@ -33,10 +33,13 @@ class Settings(BaseSettings):
     instagram_username: str | None = None
     instagram_password: SecretStr | None = None
     eitaa_token: SecretStr | None = None
+    # The staff panel's cookies carry `Secure` when the request came over TLS; set this to
+    # true (always) or false (never) to override, e.g. behind a proxy that hides the scheme.
+    panel_secure_cookies: bool | None = None
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
-        "eitaa_token", "webhook_secret", mode="before",
+        "eitaa_token", "webhook_secret", "panel_secure_cookies", mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:

@@ -1,4 +1,4 @@
-"""The web app: the no-token web chat at ``/`` and its JSON API."""
+"""The web app: the no-token web chat at ``/``, its JSON API, and the staff panel at ``/panel``."""
 
 from __future__ import annotations
 
@@ -115,6 +115,10 @@ def create_app(core: Core) -> FastAPI:
         except ValueError:
             return Response(status_code=400)
         return Response(status_code=await messengers.handle_webhook(channel, body))
+
+    from web.panel import install as install_panel
+
+    install_panel(app, core)
 
     @app.get("/api/chat/poll")
     async def poll(chat: ChatId) -> ChatOut:

@@ -1,0 +1,91 @@
+"""Dashboards: per unit and district figures, the last day's hotspots, weekly trends, unit
+scores; all aggregated in SQL, the charts drawn here as SVG."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jdatetime
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from ticket_store.models import StaffRole
+from web.panel import queries
+from web.panel.charts import Series, bars, hbars
+from web.panel.common import core_of, names_of, now_of, render
+from web.panel.fmt import jshort
+from web.panel.security import StaffDep
+
+try:
+    from ticket_store import workflow
+except ImportError:  # pragma: no cover - until the workflow is merged
+    workflow = None  # type: ignore[assignment]
+
+router = APIRouter()
+
+PERIODS = {7: "۷ روز", 30: "۳۰ روز", 90: "۹۰ روز", 365: "یک سال"}
+
+
+async def _scores(now: Any, tz: str) -> dict[str, Any]:
+    if workflow is None or not hasattr(workflow, "unit_scores"):
+        return {}
+    local = jdatetime.datetime.fromgregorian(
+        datetime=now.astimezone(ZoneInfo(tz)).replace(tzinfo=None))
+    try:
+        rows = await workflow.unit_scores(local.year, local.month)
+    except Exception:  # a score that cannot be computed must not take the dashboard down
+        return {}
+    out = {}
+    for row in rows:
+        code = getattr(row, "unit_code", None) or getattr(row, "code", None)
+        if code is None and isinstance(row, dict):
+            code = row.get("unit_code") or row.get("code")
+        score = getattr(row, "score", None)
+        if score is None and isinstance(row, dict):
+            score = row.get("score")
+        if code is not None:
+            out[code] = score
+    return out
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLResponse:
+    staff.require(StaffRole.MANAGER, StaffRole.ADMIN, StaffRole.OPERATOR, StaffRole.UNIT)
+    if days not in PERIODS:
+        days = 30
+    now = now_of(request)
+    tz = core_of(request).settings.timezone
+    names = names_of(request)
+    unit = staff.user.unit_code if staff.role == StaffRole.UNIT else None
+    start = now - timedelta(days=days)
+    city = await queries.figures_by(None, start, now, now, unit=unit)
+    by_unit = await queries.figures_by("unit_code", start, now, now, unit=unit)
+    by_district = await queries.figures_by("district", start, now, now, unit=unit)
+    by_service = (await queries.figures_by("service_code", start, now, now, unit=unit))[:15]
+    scores = await _scores(now, tz)
+    for row in by_unit:
+        row.score = scores.get(row.key)
+    hot = await queries.hotspots(now, unit=unit)
+    weeks = await queries.weekly(now, unit=unit)
+    labels = [jshort(w["start"], tz, with_time=False)[5:] for w in weeks]
+    series = [Series("ثبت‌شده", "s1", [w["opened"] for w in weeks])]
+    if queries.has("resolved_at"):
+        series.append(Series("انجام‌شده", "s2", [w["resolved"] for w in weeks]))
+    hot_rows = [(names.service(h["service_code"])
+                 + (f" — {names.district(h['district'])}" if h["district"] else ""), h["n"])
+                for h in hot]
+    return render(request, "panel/dashboard.html", {
+        "days": days,
+        "periods": PERIODS,
+        "city": city[0] if city else queries.Figures(None),
+        "by_unit": by_unit,
+        "by_district": by_district,
+        "by_service": by_service,
+        "hot": hot,
+        "hot_chart": hbars(hot_rows, "کانون‌های ۲۴ ساعت گذشته") if hot_rows else None,
+        "trend_chart": bars(labels, series, "روند هفتگی"),
+        "has_rating": queries.has("rating"),
+        "has_median": queries.has("first_answer_at"),
+    })
