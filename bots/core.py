@@ -12,6 +12,7 @@ from config.pack import Pack, load_pack
 from config.settings import Settings
 from nlu.classifier import Classifier
 from ticket_store.db import close_db, open_db
+from ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
     from bots.telegram_bot import Messengers
@@ -26,6 +27,7 @@ class Core:
     pack: Pack
     classifier: Classifier
     dialogue: Dialogue
+    workflow: Workflow
     started: bool = field(default=False)
 
     @classmethod
@@ -34,12 +36,14 @@ class Core:
         settings = settings or Settings()
         pack = load_pack(settings.pack)
         classifier = Classifier(pack)
-        dialogue = Dialogue(pack, classifier, timezone=settings.timezone)
-        return cls(settings, pack, classifier, dialogue)
+        workflow = Workflow(pack, timezone=settings.timezone)
+        dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
+        return cls(settings, pack, classifier, dialogue, workflow)
 
     messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
     transcription: TranscriptionWorker | None = field(default=None)
     _transcription_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def start(self) -> None:
@@ -49,6 +53,21 @@ class Core:
         if self.messengers:
             await self.messengers.start()
         self._start_transcription()
+        self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        from bots.scheduler import Scheduler
+
+        messengers = self.messengers
+
+        def wake_all() -> None:
+            for entry in messengers.bots if messengers else ():
+                entry.outbox.wake.set()
+
+        scheduler = Scheduler(self.workflow, self.settings.scheduler_interval,
+                              on_queued=wake_all)
+        self._scheduler_task = asyncio.create_task(scheduler.run(self._stopping),
+                                                   name="scheduler")
 
     def _start_transcription(self) -> None:
         from bots.transcription import TranscriptionWorker
@@ -90,6 +109,11 @@ class Core:
         return messengers if messengers.bots else None
 
     async def stop(self) -> None:
+        self._stopping.set()
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            await asyncio.gather(self._scheduler_task, return_exceptions=True)
+            self._scheduler_task = None
         if self._transcription_task is not None:
             self._stopping.set()
             self._transcription_task.cancel()

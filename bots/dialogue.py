@@ -16,12 +16,12 @@ from tortoise.transactions import in_transaction
 
 from bots import texts
 from bots.messages import Button, IncomingMessage, Location, Reply
-from bots.persian import STATUS_LABELS, jalali, to_persian_digits
+from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from nlu.classifier import Classifier, Intent
 from nlu.normalize import ascii_digits, normalize
 from ticket_store import store
-from ticket_store.deadlines import Deadlines
+from ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,15 @@ class Dialogue:
         self,
         pack: Pack,
         classifier: Classifier | None = None,
-        deadlines: Deadlines | None = None,
+        workflow: Workflow | None = None,
         clock: Callable[[], datetime] = _utcnow,
         timezone: str = "Asia/Tehran",
     ) -> None:
         self.pack = pack
         self.classifier = classifier or Classifier(pack)
-        self.deadlines = deadlines or Deadlines()
         self.clock = clock
         self.timezone = timezone
+        self.workflow = workflow or Workflow(pack, clock=clock, timezone=timezone)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -62,7 +62,7 @@ class Dialogue:
             state = await store.load_state(message.channel, message.chat_id)
             replies = await self._respond(message, state)
             await store.save_state(message.channel, message.chat_id, state)
-            replies = [_citizen_facing(r) for r in replies]
+            replies = [citizen_facing(r) for r in replies]
             for reply in replies:
                 await store.enqueue(message.channel, message.chat_id, reply)
         return replies
@@ -146,6 +146,8 @@ class Dialogue:
             return self._transcript(clean, state)
         stage = state.get("stage")
         short = ascii_digits(clean).strip(" .!؟?").lower()
+        if stage == "correction":
+            return await self._correction(msg, clean, state)
         if stage == "confirm":
             if short in _YES:
                 return await self._file(msg, state)
@@ -298,7 +300,7 @@ class Dialogue:
         service = self.pack.service_by_code[code]
         citizen = await store.citizen_for(msg.channel, msg.user_id)
         location = Location(draft["lat"], draft["lon"]) if "lat" in draft else None
-        ticket = await store.file_ticket(
+        filed = await self.workflow.file_report(
             citizen, msg.channel, msg.chat_id,
             store.NewTicket(
                 service_code=code, description=draft["text"], urgent=service.urgent,
@@ -306,12 +308,15 @@ class Dialogue:
                 transcript=draft.get("transcript"),
                 deep_link=state.get("deep_link"),
             ),
-            now=self.clock(), deadlines=self.deadlines,
+            attachment_ids=state.pop("attachments", []), now=self.clock(),
         )
-        await store.attach_to_ticket(ticket, state.pop("attachments", []))
+        ticket = filed.ticket
         state.pop("draft", None)
         state.pop("deep_link", None)
         state["stage"] = "idle"
+        if filed.duplicate:
+            return [Reply(texts.DUPLICATE_FILED.format(
+                code=ticket.tracking_code, status=STATUS_LABELS.get(ticket.status, "")))]
         text = texts.FILED.format(code=ticket.tracking_code, service=service.service_name)
         if ticket.urgent and ticket.onsite_due:
             deadline = texts.DEADLINE_URGENT.format(
@@ -319,8 +324,22 @@ class Dialogue:
                 answer=jalali(ticket.answer_due, self.timezone),
             )
         else:
-            deadline = texts.DEADLINE_NORMAL.format(answer=jalali(ticket.answer_due, self.timezone))
+            deadline = texts.DEADLINE_NORMAL.format(
+                answer=jalali(ticket.answer_due, self.timezone),
+                hours=f"{self.workflow.rules.first_answer_hours:g}")
         return [Reply(f"{text}\n{deadline}\n{texts.KEEP_CODE}")]
+
+    async def _correction(self, msg: IncomingMessage, clean: str, state: dict[str, Any]
+                          ) -> list[Reply]:
+        """The citizen's words after «needs correcting»: the ticket goes back to work."""
+        code = state.pop("correcting", None)
+        state["stage"] = "idle"
+        ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id) if code else None
+        if ticket is None or not store.owns(ticket, msg.channel, msg.chat_id) \
+                or ticket.status != "resolved":
+            return [Reply(texts.ALREADY_DONE)]
+        await self.workflow.contest(ticket, clean, self.clock())
+        return [Reply(texts.CORRECTION_FILED.format(code=ticket.tracking_code))]
 
     # -- callbacks ---------------------------------------------------------------------------
     async def _callback(self, msg: IncomingMessage, data: str, state: dict[str, Any]
@@ -344,11 +363,26 @@ class Dialogue:
             return await self._file(msg, state)
         if action == "cancel":
             return self._cancel(state)
+        if action in ("accept", "contest", "rate", "consent"):
+            return await self._ticket_button(msg, action, arg, state)
         if action == "change" and draft.get("text"):
             intent = self.classifier.classify(draft["text"])
             return self._offer_choices(draft["text"], intent, state)
         # An old button from an earlier conversation: say what we can do instead of failing.
         return [Reply(texts.NOTHING_TO_CONFIRM)]
+
+    async def _ticket_button(self, msg: IncomingMessage, action: str, arg: str,
+                             state: dict[str, Any]) -> list[Reply]:
+        """A button on a ticket's notification; only the chat that filed it may press it."""
+        code, _, value = arg.partition(":")
+        ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
+        if ticket is None or not store.owns(ticket, msg.channel, msg.chat_id):
+            return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
+        replies = await self.workflow.citizen_answer(ticket, action, value, self.clock())
+        if action == "contest" and ticket.status == "resolved":
+            state["stage"] = "correction"
+            state["correcting"] = ticket.tracking_code
+        return replies
 
     # -- answers -----------------------------------------------------------------------------
     def _faq_answer(self, faq_id: str) -> Reply:
@@ -377,7 +411,16 @@ class Dialogue:
             label = STATUS_LABELS.get(event.to_status or "", "")
             note = f" ({event.note})" if event.note else ""
             lines.append(f"• {jalali(event.at, self.timezone)}: {label}{note}")
-        return [Reply("\n".join(lines))]
+        photos = tuple(await self.workflow.evidence_paths(ticket))
+        buttons: tuple[tuple[Button, ...], ...] = ()
+        if store.owns(ticket, msg.channel, msg.chat_id):
+            if ticket.status == "resolved":
+                lines.append(texts.RESOLVED_ASK)
+                buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
+                           (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
+            elif ticket.status == "closed" and ticket.rating is None:
+                return [Reply("\n".join(lines), photos=photos), self.workflow.survey(ticket)]
+        return [Reply("\n".join(lines), buttons, photos=photos)]
 
 
 def _megabytes(size: int) -> str:
@@ -391,11 +434,3 @@ def _shorten(text: str, limit: int) -> str:
 def _looks_binary(text: str) -> bool:
     odd = sum(1 for ch in text if ch == "\ufffd" or (not ch.isprintable() and ch not in "\n\t"))
     return odd > len(text) * 0.1
-
-
-def _citizen_facing(reply: Reply) -> Reply:
-    """Persian digits in everything a citizen reads (button data stays as it is)."""
-    buttons = tuple(
-        tuple(Button(to_persian_digits(b.label), b.data) for b in row) for row in reply.buttons
-    )
-    return Reply(to_persian_digits(reply.text), buttons, reply.request_location, reply.photos)

@@ -70,7 +70,8 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     request_location: bool = False
-    photos: tuple[str, ...] = ()
+    photos: tuple[str, ...] = ()  # file paths under the media folder (evidence photos)
+    request_contact: bool = False  # offer a "share my number" button where the channel has one
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class Reply:
             "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in self.buttons],
             "request_location": self.request_location,
             "photos": list(self.photos),
+            "request_contact": self.request_contact,
         }
 
     @classmethod
@@ -90,6 +92,7 @@ class Reply:
             ),
             request_location=bool(payload.get("request_location")),
             photos=tuple(payload.get("photos", [])),
+            request_contact=bool(payload.get("request_contact")),
         )
 
     def plain_text(self) -> str:

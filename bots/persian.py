@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
+from bots.messages import Button, Reply
 from nlu.normalize import persian_digits
 
 _JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور",
@@ -49,3 +50,12 @@ def jalali(moment: datetime, tz: str = "Asia/Tehran", with_time: bool = True) ->
     if with_time:
         text += f"، ساعت {local.hour:02d}:{local.minute:02d}"
     return persian_digits(text)
+
+
+def citizen_facing(reply: Reply) -> Reply:
+    """Persian digits in everything a citizen reads (button data stays as it is)."""
+    buttons = tuple(
+        tuple(Button(to_persian_digits(b.label), b.data) for b in row) for row in reply.buttons
+    )
+    return Reply(to_persian_digits(reply.text), buttons, reply.request_location, reply.photos,
+                 reply.request_contact)

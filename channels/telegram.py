@@ -16,6 +16,7 @@ from pathlib import Path
 from aiogram import Bot
 from aiogram.types import (
     CallbackQuery,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -187,6 +188,11 @@ class TelegramSender:
         return text.translate(_MARKDOWN_SPECIAL) if self.markdown_by_default else text
 
     async def send(self, chat_id: str, reply: Reply) -> None:
+        # Evidence photos first, so the citizen sees the work before the buttons that ask
+        # whether it is done. A local file is uploaded; anything else is a file_id or URL.
+        for photo in reply.photos:
+            source = FSInputFile(photo) if Path(photo).is_file() else photo
+            await self.bot.send_photo(chat_id=int(chat_id), photo=source)
         keyboard = None
         if reply.buttons:
             keyboard = InlineKeyboardMarkup(inline_keyboard=[
@@ -207,5 +213,11 @@ class TelegramSender:
                     resize_keyboard=True, one_time_keyboard=True,
                 ),
             )
-        for photo in reply.photos:
-            await self.bot.send_photo(chat_id=int(chat_id), photo=photo)
+        if reply.request_contact:
+            await self.bot.send_message(
+                chat_id=int(chat_id), text=texts.CONTACT_PROMPT,
+                reply_markup=ReplyKeyboardMarkup(
+                    keyboard=[[KeyboardButton(text=texts.SEND_CONTACT, request_contact=True)]],
+                    resize_keyboard=True, one_time_keyboard=True,
+                ),
+            )

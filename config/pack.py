@@ -8,13 +8,15 @@ instead of stopping at the first, so ``peygir pack check`` can name them all at 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from config.city import City, load_city
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "pack"
 MUNICIPAL = "municipal"
@@ -113,6 +115,7 @@ class Pack:
     folder: Path
     services: tuple[Service, ...]
     faqs: tuple[FaqEntry, ...]
+    city: City = field(default_factory=City)  # units, districts and deadline rules (optional files)
 
     @cached_property
     def service_by_code(self) -> dict[str, Service]:
@@ -247,9 +250,12 @@ def check_pack(folder: str | Path) -> tuple[Pack | None, list[PackProblem]]:
         seen_ids[faq.id] = line
         faqs.append(faq)
 
+    city, city_problems = load_city(folder, {s.service_code: s.group for s in services})
+    problems += [PackProblem(p.file, None, p.entry, p.field, p.message) for p in city_problems]
+
     if problems:
         return None, problems
-    return Pack(folder=folder, services=tuple(services), faqs=tuple(faqs)), []
+    return Pack(folder=folder, services=tuple(services), faqs=tuple(faqs), city=city), []
 
 
 def load_pack(folder: str | Path | None = None) -> Pack:

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     webhook_base: str = ""
     webhook_secret: SecretStr | None = None
     whisper_model: str = "base"
+    scheduler_interval: float = 60.0  # seconds between deadline scans (escalation, auto-close)
     open311_keys: str = ""  # comma-separated API keys
     instagram_username: str | None = None
     instagram_password: SecretStr | None = None

@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from config.city import DeadlineRules
+
 
 @dataclass(frozen=True)
 class Deadlines:
     urgent_onsite: timedelta = timedelta(hours=2)
     urgent_answer: timedelta = timedelta(hours=24)
     first_answer: timedelta = timedelta(hours=120)
+
+    @classmethod
+    def from_rules(cls, rules: DeadlineRules) -> Deadlines:
+        return cls(rules.urgent_onsite, rules.urgent_answer, rules.first_answer)
 
     def due(self, urgent: bool, now: datetime) -> tuple[datetime | None, datetime]:
         """(on site by, answered by) for a ticket filed at ``now``."""

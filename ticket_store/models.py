@@ -19,6 +19,14 @@ class TicketStatus(StrEnum):
     REOPENED = "reopened"
 
 
+class Standing(StrEnum):
+    # Citizens the city flags for faster service: municipal volunteers (همیار شهرداری) and
+    # trusted reporters (شهربان).
+    NONE = ""
+    VOLUNTEER = "volunteer"
+    TRUSTED = "trusted"
+
+
 class Citizen(Model):
     # Someone who wrote to us on one channel. No identity check: the messenger id is enough.
 
@@ -28,6 +36,7 @@ class Citizen(Model):
     # Only set when the citizen taps "share my number"; never shown to a unit without consent.
     phone = fields.CharField(max_length=32, null=True)
     display_name = fields.CharField(max_length=128, null=True)
+    standing = fields.CharEnumField(Standing, max_length=16, default=Standing.NONE)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -54,13 +63,34 @@ class Ticket(Model):
     onsite_due = fields.DatetimeField(null=True)
     answer_due = fields.DatetimeField()
     deep_link = fields.CharField(max_length=128, null=True)
+    # Routing: the district the location falls in and the executive unit serving it there;
+    # a ticket with no unit waits in the centre's queue for an operator.
+    district = fields.CharField(max_length=64, null=True, db_index=True)
+    unit_code = fields.CharField(max_length=64, null=True, db_index=True)
+    # Queues serve higher first: 2 urgent, 1 a volunteer's or trusted reporter's, 0 others.
+    priority = fields.SmallIntField(default=0)
+    first_answer_at = fields.DatetimeField(null=True)
+    onsite_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    rating = fields.SmallIntField(null=True)  # the citizen's 1-5 after closing
+    rated_at = fields.DatetimeField(null=True)
+    # Later reports of the same thing nearby, linked here instead of filed again.
+    duplicate_count = fields.IntField(default=0)
+    # The citizen agreed that this ticket's unit may see their number and name.
+    contact_consent = fields.BooleanField(default=False)
+    consent_requested_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "ticket"
-        # The staff panel's queues (open tickets by deadline) and dashboards (by period).
-        indexes = (("status", "answer_due"), ("created_at",))
+        indexes = (
+            ("status", "priority", "answer_due"),  # queues
+            ("status", "first_answer_at", "created_at"),  # the escalation scan
+            ("service_code", "status", "latitude"),  # nearby duplicates
+            ("created_at",),  # the panel's dashboards, by period
+        )
 
 
 class TicketEvent(Model):
@@ -94,6 +124,8 @@ class Attachment(Model):
     duration = fields.FloatField(null=True)
     path = fields.CharField(max_length=512, null=True)
     sha256 = fields.CharField(max_length=64, null=True)
+    # A photo the executive unit took of its work; the citizen sees these with the status.
+    evidence = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -175,6 +207,39 @@ class TranscriptionJob(Model):
 
     class Meta:
         table = "transcription_job"
+
+
+class TicketFollower(Model):
+    # A chat that reported the same thing as an open ticket and follows it instead: it is told
+    # of every change and may see the ticket's status, like the chat that filed it.
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="followers", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "ticket_follower"
+        unique_together = (("ticket", "channel", "chat_id"),)
+        indexes = (("channel", "chat_id"),)
+
+
+class EscalationAlert(Model):
+    # One rung of the escalation ladder fired for one ticket. The unique pair is what makes
+    # each alert fire once, however many schedulers scan at the same moment.
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="alerts", on_delete=fields.CASCADE
+    )
+    level = fields.SmallIntField()  # 1 = the first rung of deadlines.yaml's escalate list
+    recipient = fields.CharField(max_length=16)  # manager or deputy
+    fired_at = fields.DatetimeField()
+
+    class Meta:
+        table = "escalation_alert"
+        unique_together = (("ticket", "level"),)
 
 
 class StaffRole(StrEnum):

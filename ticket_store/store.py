@@ -24,6 +24,7 @@ from ticket_store.models import (
     ProcessedUpdate,
     Ticket,
     TicketEvent,
+    TicketFollower,
     TicketStatus,
     TranscriptionJob,
 )
@@ -79,6 +80,7 @@ async def file_ticket(
         if not await Ticket.exists(tracking_code=code):
             break
     ticket = await Ticket.create(
+        created_at=now,
         tracking_code=code,
         citizen=citizen,
         channel=channel,
@@ -96,7 +98,7 @@ async def file_ticket(
         status=TicketStatus.NEW,
     )
     await TicketEvent.create(
-        ticket=ticket, actor=CITIZEN_ACTOR, to_status=TicketStatus.NEW.value,
+        ticket=ticket, actor=CITIZEN_ACTOR, to_status=TicketStatus.NEW.value, at=now,
         note=f"ثبت از {CHANNEL_LABELS.get(channel, channel)}",
     )
     return ticket
@@ -116,22 +118,39 @@ async def queue_transcription(channel: str, chat_id: str, user_id: str, attachme
                                          attachment=attachment)
 
 
-async def attach_to_ticket(ticket: Ticket, attachment_ids: list[int]) -> int:
-    """Link the chat's kept files to its new ticket (only files of that same chat)."""
+async def attach_to_ticket(ticket: Ticket, attachment_ids: list[int], *,
+                           channel: str | None = None, chat_id: str | None = None) -> int:
+    """Link a chat's kept files to a ticket: by default the chat that filed it; a chat
+    that reported the same thing again (``channel``, ``chat_id``) adds its own files."""
     if not attachment_ids:
         return 0
     return await Attachment.filter(
-        id__in=attachment_ids, channel=ticket.channel, chat_id=ticket.chat_id, ticket_id=None
+        id__in=attachment_ids, channel=channel or ticket.channel,
+        chat_id=chat_id or ticket.chat_id, ticket_id=None,
     ).update(ticket_id=ticket.id)
 
 
 async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Ticket | None:
-    """A ticket by its code, but only for the chat that filed it."""
-    return await Ticket.get_or_none(tracking_code=tracking_code, channel=channel, chat_id=chat_id)
+    """A ticket by its code, but only for the chat that filed it or one following it."""
+    ticket = await Ticket.get_or_none(tracking_code=tracking_code)
+    if ticket is None:
+        return None
+    if ticket.channel == channel and ticket.chat_id == chat_id:
+        return ticket
+    following = await TicketFollower.exists(ticket_id=ticket.id, channel=channel, chat_id=chat_id)
+    return ticket if following else None
+
+
+def owns(ticket: Ticket, channel: str, chat_id: str) -> bool:
+    """Whether this chat filed the ticket (followers may look, not accept or rate)."""
+    return ticket.channel == channel and ticket.chat_id == chat_id
 
 
 async def recent_tickets(channel: str, chat_id: str, limit: int = 3) -> list[Ticket]:
-    return await Ticket.filter(channel=channel, chat_id=chat_id).order_by("-id").limit(limit)
+    own = await Ticket.filter(channel=channel, chat_id=chat_id).order_by("-id").limit(limit)
+    followed = await Ticket.filter(followers__channel=channel, followers__chat_id=chat_id
+                                   ).order_by("-id").limit(limit)
+    return sorted({t.id: t for t in own + followed}.values(), key=lambda t: -t.id)[:limit]
 
 
 async def timeline(ticket: Ticket) -> list[TicketEvent]:

@@ -1,0 +1,114 @@
+"""Escalation and auto-closing, run by the scheduler on the database.
+
+Each rung of the ladder (``deadlines.yaml``: 24 h the unit's manager, 72 h the deputy) is
+claimed for all due tickets with one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``:
+the unique (ticket, level) pair means a rung fires once per ticket however many processes
+scan at the same moment, and a restart simply scans again. Each recipient gets one digest
+message per scan, not one message per ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from bots import texts
+from bots.messages import Reply
+from bots.persian import citizen_facing, to_persian_digits
+from ticket_store import store
+from ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
+from ticket_store.workflow import SYSTEM_ACTOR, Workflow
+
+log = logging.getLogger(__name__)
+
+# Unanswered means no first answer yet and still waiting in a queue.
+WAITING = (TicketStatus.NEW.value, TicketStatus.ASSIGNED.value)
+DIGEST_CODES = 30  # tracking codes listed in one alert; the count says the rest
+
+
+@dataclass(frozen=True)
+class Fired:
+    ticket_id: int
+    level: int
+    recipient: str
+
+
+async def escalate(workflow: Workflow, now: datetime) -> list[Fired]:
+    """Fire every rung that is due; returns what this call fired (and no other call will)."""
+    fired: list[Fired] = []
+    for level, step in enumerate(workflow.rules.escalate, start=1):
+        cutoff = now - timedelta(hours=step.after_hours)
+        async with in_transaction() as connection:
+            ids = await _claim(connection, level, step.to, cutoff, now)
+            if not ids:
+                continue
+            tickets = await Ticket.filter(id__in=ids).only(
+                "id", "tracking_code", "unit_code")
+            await _record(workflow, tickets, step.to, step.after_hours, now)
+        fired += [Fired(t.id, level, step.to) for t in tickets]
+        log.info("escalation: %d ticket(s) reached the %s after %s h", len(ids), step.to,
+                 step.after_hours)
+    return fired
+
+
+async def _claim(connection: object, level: int, recipient: str, cutoff: datetime,
+                 now: datetime) -> list[int]:
+    marks = store._marks(connection, 5)
+    waiting = ", ".join(f"'{s}'" for s in WAITING)  # constants, not input
+    alert, ticket = EscalationAlert._meta.db_table, Ticket._meta.db_table
+    rows = await connection.execute_query_dict(  # type: ignore[attr-defined]
+        f"INSERT INTO {alert} (ticket_id, level, recipient, fired_at) "
+        f"SELECT t.id, {marks[0]}, {marks[1]}, {marks[2]} FROM {ticket} t "
+        f"WHERE t.status IN ({waiting}) AND t.first_answer_at IS NULL "
+        f"AND t.created_at <= {marks[3]} AND NOT EXISTS (SELECT 1 FROM {alert} e "
+        f"WHERE e.ticket_id = t.id AND e.level = {marks[4]}) "
+        "ON CONFLICT (ticket_id, level) DO NOTHING RETURNING ticket_id",
+        [level, recipient, now, cutoff, level],
+    )
+    return [row["ticket_id"] for row in rows]
+
+
+async def _record(workflow: Workflow, tickets: list[Ticket], recipient: str, hours: float,
+                  now: datetime) -> None:
+    """The timeline line on each ticket and one digest per person alerted."""
+    label = texts.RECIPIENT_LABELS.get(recipient, recipient)
+    hours_text = to_persian_digits(f"{hours:g}")
+    by_person: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    events = []
+    for ticket in tickets:
+        unit = workflow.city.unit_by_code.get(ticket.unit_code or "")
+        contact = getattr(unit, recipient, None) if unit else None
+        name = contact.name if contact else texts.CENTRE_QUEUE
+        events.append(TicketEvent(ticket_id=ticket.id, actor=SYSTEM_ACTOR, at=now,
+                                  note=texts.ESCALATED_NOTE.format(
+                                      recipient=label, name=name, hours=hours_text)))
+        if contact and contact.channel and contact.chat_id:
+            by_person[(contact.channel, contact.chat_id, contact.name)].append(
+                ticket.tracking_code)
+    await TicketEvent.bulk_create(events)
+    for (channel, chat_id, name), codes in by_person.items():
+        listed = "\n".join(f"• {code}" for code in codes[:DIGEST_CODES])
+        if len(codes) > DIGEST_CODES:
+            listed += "\n…"
+        await store.enqueue(channel, chat_id, citizen_facing(Reply(texts.ESCALATION_DIGEST.format(
+            name=name, count=len(codes), hours=hours_text, codes=listed))))
+
+
+async def auto_close(workflow: Workflow, now: datetime, batch: int = 500) -> int:
+    """Close resolved tickets nobody contested in time; each citizen then gets the survey."""
+    cutoff = now - timedelta(hours=workflow.rules.auto_close_hours)
+    closed = 0
+    tickets = await Ticket.filter(status=TicketStatus.RESOLVED, resolved_at__lte=cutoff
+                                  ).order_by("id").limit(batch)
+    for ticket in tickets:
+        try:
+            await workflow.change_status(ticket, TicketStatus.CLOSED, SYSTEM_ACTOR,
+                                         texts.AUTO_CLOSED_NOTE, now)
+            closed += 1
+        except Exception as exc:  # the citizen answered at the same moment: theirs stands
+            log.info("auto-close of %s skipped: %s", ticket.tracking_code, exc)
+    return closed

@@ -1,0 +1,389 @@
+"""A ticket's life after filing: routing, the lifecycle, what the citizen is told, evidence,
+consent, the survey and duplicates.
+
+Every change is one transaction: the ticket's new state, its timeline event and the
+citizen's notification in the outbox land together or not at all. A change is a
+compare-and-set on the ticket's status, so two people acting on one ticket at once cannot
+both win. Times come from the caller (``now``) or the workflow's clock, so tests can drive
+deadlines without sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from bots import texts
+from bots.messages import Button, Location, Reply
+from bots.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
+from config.pack import Pack
+from ticket_store import store
+from ticket_store.deadlines import Deadlines
+from ticket_store.models import (
+    Attachment,
+    Citizen,
+    Standing,
+    Ticket,
+    TicketEvent,
+    TicketFollower,
+    TicketStatus,
+)
+from ticket_store.scores import UnitScore, unit_scores
+
+S = TicketStatus
+# Where each state may go. ``resolved`` waits for the citizen: accepted it becomes
+# ``closed``, contested it becomes ``reopened`` and goes back to work.
+TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    S.NEW: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.REJECTED, S.REFERRED}),
+    S.ASSIGNED: frozenset({S.NEW, S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.REFERRED}),
+    S.IN_PROGRESS: frozenset({S.RESOLVED, S.REJECTED, S.REFERRED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.REOPENED}),
+    S.REOPENED: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.RESOLVED, S.REJECTED}),
+    S.CLOSED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.REFERRED: frozenset(),
+}
+# States in which the city still owes the citizen work.
+OPEN_STATES = frozenset({S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED})
+# Reaching one of these is an answer to the citizen (it stops the escalation clock).
+ANSWERS = frozenset({S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.REFERRED})
+NEEDS_NOTE = {S.REJECTED: "a reason", S.REFERRED: "the outside body it went to",
+              S.REOPENED: "what needs correcting"}
+DUPLICATE_RADIUS_M = 50.0
+SYSTEM_ACTOR = "system"
+NO_CHAT_CHANNELS = frozenset({"open311"})  # tickets filed by an app: nobody to message
+
+
+class WorkflowError(ValueError):
+    """A change the workflow refuses; the message is plain English for staff and logs."""
+
+
+class IllegalTransition(WorkflowError):
+    pass
+
+
+@dataclass(frozen=True)
+class Filed:
+    ticket: Ticket
+    duplicate: bool  # True: the report joined an existing open ticket nearby
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def distance_m(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    """Great-circle distance in metres (haversine; plenty for 50 m within a city)."""
+    phi1, phi2 = math.radians(a_lat), math.radians(b_lat)
+    dphi, dlmb = phi2 - phi1, math.radians(b_lon - a_lon)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+class Workflow:
+    def __init__(self, pack: Pack, clock: Callable[[], datetime] = _utcnow,
+                 timezone: str = "Asia/Tehran") -> None:
+        self.pack = pack
+        self.city = pack.city
+        self.rules = pack.city.rules
+        self.deadlines = Deadlines.from_rules(self.rules)
+        self.clock = clock
+        self.timezone = timezone
+
+    # -- filing ------------------------------------------------------------------------------
+    async def file_report(
+        self, citizen: Citizen, channel: str, chat_id: str, draft: store.NewTicket,
+        attachment_ids: list[int] | None = None, now: datetime | None = None,
+    ) -> Filed:
+        """File a report, or link it to an open ticket for the same thing within 50 m."""
+        now = now or self.clock()
+        async with in_transaction():
+            if draft.location is not None:
+                existing = await self.nearby_open(draft.service_code, draft.location)
+                if existing is not None:
+                    await self._follow(existing, channel, chat_id, draft, attachment_ids, now)
+                    return Filed(existing, duplicate=True)
+            ticket = await store.file_ticket(citizen, channel, chat_id, draft, now=now,
+                                             deadlines=self.deadlines)
+            await store.attach_to_ticket(ticket, attachment_ids or [])
+            ticket.priority = 2 if draft.urgent else (
+                1 if citizen.standing != Standing.NONE else 0)
+            unit = None
+            if draft.location is not None:
+                # With a place: the unit of its district (or a city-wide one). Without one,
+                # the ticket waits in the centre's queue for an operator to place it.
+                district = self.city.district_at(draft.location.lat, draft.location.lon)
+                ticket.district = district.code if district else None
+                service = self.pack.service_by_code.get(draft.service_code)
+                unit = self.city.unit_for(draft.service_code, service.group if service else "",
+                                          ticket.district)
+            await ticket.save(update_fields=["priority", "district"])
+            if unit is not None:
+                await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
+                                texts.ROUTED_NOTE.format(unit=unit.name), now,
+                                extra={"unit_code": unit.code}, notify=False)
+        return Filed(ticket, duplicate=False)
+
+    async def nearby_open(self, service_code: str, where: Location) -> Ticket | None:
+        """The nearest open ticket for this service within 50 m, if any."""
+        # A box of ±0.0005° (about 55 m north-south) narrows the search to what the index finds.
+        span_lat = DUPLICATE_RADIUS_M / 111_000 + 1e-6
+        span_lon = span_lat / max(0.1, math.cos(math.radians(where.lat)))
+        rows = await Ticket.filter(
+            service_code=service_code, status__in=list(OPEN_STATES),
+            latitude__gte=where.lat - span_lat, latitude__lte=where.lat + span_lat,
+            longitude__gte=where.lon - span_lon, longitude__lte=where.lon + span_lon,
+        ).limit(50)
+        best = None
+        for row in rows:
+            gap = distance_m(where.lat, where.lon, row.latitude, row.longitude)
+            if gap <= DUPLICATE_RADIUS_M and (best is None or gap < best[0]):
+                best = (gap, row)
+        return best[1] if best else None
+
+    async def _follow(self, ticket: Ticket, channel: str, chat_id: str, draft: store.NewTicket,
+                      attachment_ids: list[int] | None, now: datetime) -> None:
+        await TicketFollower.get_or_create(ticket=ticket, channel=channel, chat_id=chat_id)
+        await Ticket.filter(id=ticket.id).update(duplicate_count=F("duplicate_count") + 1)
+        ticket.duplicate_count += 1
+        await store.attach_to_ticket(ticket, attachment_ids or [], channel=channel,
+                                     chat_id=chat_id)
+        source = CHANNEL_LABELS.get(channel, channel)
+        await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
+                                 note=texts.DUPLICATE_NOTE.format(
+                                     source=source, text=draft.description[:500]))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def change_status(self, ticket: Ticket, to_status: TicketStatus | str, actor: str,
+                            note: str = "", now: datetime | None = None) -> TicketEvent:
+        """Move a ticket on, tell the citizen, and write the timeline; refuses illegal moves."""
+        async with in_transaction():
+            return await self._set(ticket, TicketStatus(to_status), actor, note.strip(),
+                                   now or self.clock())
+
+    async def assign(self, ticket: Ticket, unit_code: str, actor: str, note: str = "",
+                     now: datetime | None = None) -> TicketEvent:
+        """Place a ticket with a unit (an operator's move); a reassignment keeps the state."""
+        unit = self.city.unit_by_code.get(unit_code)
+        if unit is None:
+            raise WorkflowError(f"unknown unit {unit_code!r}")
+        now = now or self.clock()
+        note = (note.strip() + " — " if note.strip() else "") + texts.ROUTED_NOTE.format(
+            unit=unit.name)
+        async with in_transaction():
+            current = TicketStatus(ticket.status)
+            if current in (S.ASSIGNED, S.IN_PROGRESS):
+                return await self._set(ticket, current, actor, note, now,
+                                       extra={"unit_code": unit.code}, notify=False, stay=True)
+            return await self._set(ticket, S.ASSIGNED, actor, note, now,
+                                   extra={"unit_code": unit.code}, notify=False)
+
+    async def _set(self, ticket: Ticket, to_status: TicketStatus, actor: str, note: str,
+                   now: datetime, *, extra: dict[str, object] | None = None,
+                   notify: bool = True, stay: bool = False) -> TicketEvent:
+        current = TicketStatus(ticket.status)
+        if not stay and to_status not in TRANSITIONS[current]:
+            raise IllegalTransition(
+                f"ticket {ticket.tracking_code} cannot go from {current.value} to "
+                f"{to_status.value}")
+        if to_status in NEEDS_NOTE and not note:
+            raise WorkflowError(f"{to_status.value} needs a note: {NEEDS_NOTE[to_status]}")
+        changes: dict[str, object] = {"status": to_status, "updated_at": now, **(extra or {})}
+        if to_status in ANSWERS and ticket.first_answer_at is None:
+            changes["first_answer_at"] = now
+        if to_status == S.IN_PROGRESS and ticket.onsite_at is None:
+            changes["onsite_at"] = now
+        if to_status == S.RESOLVED:
+            changes["resolved_at"] = now
+        if to_status in (S.CLOSED, S.REJECTED, S.REFERRED):
+            changes["closed_at"] = now
+        if to_status == S.NEW:
+            changes["unit_code"] = None  # back to the centre's queue
+        # Compare-and-set: if someone else moved the ticket meanwhile, this one loses.
+        moved = await Ticket.filter(id=ticket.id, status=current).update(**changes)
+        if not moved:
+            fresh = await Ticket.get(id=ticket.id)
+            raise IllegalTransition(
+                f"ticket {ticket.tracking_code} changed meanwhile (now {fresh.status}); "
+                "reload and try again")
+        for name, value in changes.items():
+            setattr(ticket, name, value)
+        event = await TicketEvent.create(
+            ticket=ticket, actor=actor, at=now, note=note,
+            from_status=None if stay else current.value,
+            to_status=None if stay else to_status.value)
+        if notify and not stay:
+            await self._notify_status(ticket, to_status, note, now)
+        return event
+
+    # -- what the citizen is told ------------------------------------------------------------
+    async def _notify_status(self, ticket: Ticket, status: TicketStatus, note: str,
+                             now: datetime) -> None:
+        lines = [texts.STATUS_CHANGED.format(
+            code=ticket.tracking_code, service=self._service_name(ticket),
+            status=STATUS_LABELS.get(status.value, status.value), when=jalali(now, self.timezone),
+        )]
+        if note:
+            lines.append(texts.STATUS_NOTE.format(note=note))
+        buttons: tuple[tuple[Button, ...], ...] = ()
+        photos: tuple[str, ...] = ()
+        if status == S.RESOLVED:
+            photos = tuple(await self.evidence_paths(ticket))
+            lines.append(texts.RESOLVED_ASK)
+            buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
+                       (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
+        await self.tell(ticket, Reply("\n".join(lines), buttons, photos=photos),
+                        owner_only_buttons=True)
+        if status == S.CLOSED and ticket.rating is None:
+            await self.tell(ticket, self.survey(ticket), followers=False)
+
+    def survey(self, ticket: Ticket) -> Reply:
+        stars = tuple(Button(str(n), f"rate:{ticket.tracking_code}:{n}") for n in range(5, 0, -1))
+        return Reply(texts.SURVEY.format(code=ticket.tracking_code), (stars,))
+
+    async def tell(self, ticket: Ticket, reply: Reply, *, followers: bool = True,
+                   owner_only_buttons: bool = False) -> None:
+        """Queue a message to the chat that filed the ticket and to the chats following it."""
+        reply = citizen_facing(reply)
+        if ticket.channel not in NO_CHAT_CHANNELS:
+            await store.enqueue(ticket.channel, ticket.chat_id, reply)
+        if not followers:
+            return
+        plain = Reply(reply.text, photos=reply.photos) if owner_only_buttons else reply
+        for row in await TicketFollower.filter(ticket_id=ticket.id):
+            await store.enqueue(row.channel, row.chat_id, plain)
+
+    async def reply_to_citizen(self, ticket: Ticket, actor: str, text: str,
+                               now: datetime | None = None) -> TicketEvent:
+        """A message from staff to the citizen; the first one stops the escalation clock."""
+        text = text.strip()
+        if not text:
+            raise WorkflowError("a reply needs some text")
+        now = now or self.clock()
+        async with in_transaction():
+            if ticket.first_answer_at is None:
+                ticket.first_answer_at = now
+                await Ticket.filter(id=ticket.id).update(first_answer_at=now)
+            event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
+                                             note=texts.STAFF_REPLY_NOTE.format(text=text))
+            await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
+                code=ticket.tracking_code, text=text)))
+        return event
+
+    def _service_name(self, ticket: Ticket) -> str:
+        service = self.pack.service_by_code.get(ticket.service_code)
+        return service.service_name if service else ticket.service_code
+
+    # -- evidence ----------------------------------------------------------------------------
+    async def add_evidence(self, ticket: Ticket, data: bytes, filename: str, actor: str,
+                           media_dir: Path | str, now: datetime | None = None) -> Attachment:
+        """Keep a unit's photo of its work, stripped of EXIF; raises WorkflowError if the
+        bytes are not an image we accept."""
+        from media_ingest.images import strip_exif
+        from media_ingest.intake import check, store_by_hash
+        from media_ingest.probe import MediaError
+
+        now = now or self.clock()
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / ("upload" + Path(filename).suffix[:8].lower())
+            raw.write_bytes(data)
+            try:
+                check(raw, "photo")
+                clean = strip_exif(raw, Path(tmp) / "clean.jpg")
+            except MediaError as exc:
+                raise WorkflowError(f"not an accepted photo: {exc.detail}") from exc
+            stored = store_by_hash(clean, media_dir, ext=".jpg")
+        async with in_transaction():
+            attachment = await Attachment.create(
+                ticket=ticket, channel="staff", chat_id=actor, kind="photo",
+                file_ref=filename[:512] or stored.name, mime="image/jpeg",
+                size=stored.stat().st_size, path=str(stored), sha256=stored.stem, evidence=True)
+            await TicketEvent.create(ticket=ticket, actor=actor, at=now,
+                                     note=texts.EVIDENCE_NOTE)
+        return attachment
+
+    async def evidence_paths(self, ticket: Ticket) -> list[str]:
+        rows = await Attachment.filter(ticket_id=ticket.id, evidence=True).order_by("id")
+        return [row.path for row in rows if row.path]
+
+    # -- consent -----------------------------------------------------------------------------
+    async def request_contact(self, ticket: Ticket, actor: str,
+                              now: datetime | None = None) -> TicketEvent:
+        """A unit asks to call the citizen: the citizen decides, with two buttons."""
+        now = now or self.clock()
+        async with in_transaction():
+            await Ticket.filter(id=ticket.id).update(consent_requested_at=now)
+            ticket.consent_requested_at = now
+            event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
+                                             note=texts.CONSENT_REQUESTED_NOTE)
+            await self.tell(ticket, Reply(
+                texts.CONSENT_ASK.format(code=ticket.tracking_code),
+                ((Button(texts.CONSENT_YES, f"consent:{ticket.tracking_code}:yes"),
+                  Button(texts.CONSENT_NO, f"consent:{ticket.tracking_code}:no")),),
+            ), followers=False)
+        return event
+
+    async def visible_contact(self, ticket: Ticket) -> dict[str, str | None] | None:
+        """The citizen's number and name for the unit, only if they consented on this ticket."""
+        if not ticket.contact_consent:
+            return None
+        citizen = await Citizen.get(id=ticket.citizen_id)  # type: ignore[attr-defined]
+        return {"phone": citizen.phone, "name": citizen.display_name}
+
+    # -- the citizen's side ------------------------------------------------------------------
+    async def citizen_answer(self, ticket: Ticket, action: str, arg: str,
+                             now: datetime | None = None) -> list[Reply]:
+        """A button the citizen pressed on a notification: accept, contest, rate, consent.
+
+        The caller has checked the ticket belongs to this chat. Returns direct replies."""
+        now = now or self.clock()
+        status = TicketStatus(ticket.status)
+        if action == "accept":
+            if status != S.RESOLVED:
+                return [Reply(texts.ALREADY_DONE)]
+            await self._set(ticket, S.CLOSED, store.CITIZEN_ACTOR, texts.ACCEPTED_NOTE, now)
+            return []
+        if action == "contest":
+            if status != S.RESOLVED:
+                return [Reply(texts.ALREADY_DONE)]
+            return [Reply(texts.ASK_CORRECTION)]  # the dialogue keeps the next text as the note
+        if action == "rate":
+            stars = int(arg) if arg.isdigit() else 0
+            if status != S.CLOSED or not 1 <= stars <= 5:
+                return [Reply(texts.ALREADY_DONE)]
+            rated = await Ticket.filter(id=ticket.id, rating__isnull=True).update(
+                rating=stars, rated_at=now)
+            if not rated:
+                return [Reply(texts.ALREADY_RATED)]
+            await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
+                                     note=texts.RATED_NOTE.format(stars=stars))
+            return [Reply(texts.THANKS_FOR_RATING)]
+        if action == "consent":
+            agreed = arg == "yes"
+            await Ticket.filter(id=ticket.id).update(contact_consent=agreed)
+            await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
+                                     note=texts.CONSENT_GIVEN_NOTE if agreed
+                                     else texts.CONSENT_REFUSED_NOTE)
+            if not agreed:
+                return [Reply(texts.CONSENT_REFUSED)]
+            citizen = await Citizen.get(id=ticket.citizen_id)  # type: ignore[attr-defined]
+            if citizen.phone:
+                return [Reply(texts.CONSENT_GIVEN)]
+            return [Reply(texts.CONSENT_GIVEN_NEED_PHONE, request_contact=True)]
+        return [Reply(texts.ALREADY_DONE)]
+
+    async def contest(self, ticket: Ticket, note: str, now: datetime | None = None) -> None:
+        """The citizen says the work is not done: back to the unit, with their words."""
+        await self._set(ticket, S.REOPENED, store.CITIZEN_ACTOR, note.strip()[:1000] or "—",
+                        now or self.clock())
+
+    # -- scores ------------------------------------------------------------------------------
+    async def unit_scores(self, jyear: int, jmonth: int) -> list[UnitScore]:
+        return await unit_scores(jyear, jmonth, self.rules.late_rating_factor, self.timezone)
