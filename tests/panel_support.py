@@ -68,7 +68,8 @@ async def csrf_for(c: httpx.AsyncClient, path: str = "/panel/queue") -> str:
 async def file(service: str = "waste_bin", *, chat: str = "c1", urgent: bool = False,
                now: datetime | None = None, phone: str | None = PHONE,
                description: str = "سطل زباله سر کوچه پر شده است",
-               location: tuple[float, float] | None = None) -> Ticket:
+               location: tuple[float, float] | None = None, unit: str | None = None,
+               district: str | None = None) -> Ticket:
     """A ticket as the dialogue files it, with a citizen who shared a phone number."""
     from bots.messages import Location
 
@@ -81,10 +82,25 @@ async def file(service: str = "waste_bin", *, chat: str = "c1", urgent: bool = F
                             location=Location(*location) if location else None,
                             address="خیابان آزادی، کوچهٔ ۱۲")
     ticket = await store.file_ticket(citizen, "memory", chat, draft, now, Deadlines())
-    if now is not None:  # created_at is auto_now_add: place the ticket in the past
-        await Ticket.filter(id=ticket.id).update(created_at=now)
-        await ticket.refresh_from_db()
+    changes: dict[str, object] = {"created_at": now}  # auto_now_add: place it in the past
+    if unit:
+        changes |= {"unit_code": unit, "status": "assigned"}
+    if district:
+        changes["district"] = district
+    await Ticket.filter(id=ticket.id).update(**changes)
+    await ticket.refresh_from_db()
     return ticket
+
+
+def jpeg(colour: tuple[int, int, int] = (40, 160, 90)) -> bytes:
+    """A real photo's bytes (a 64×48 JPEG)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
 
 
 def days_ago(days: float) -> datetime:

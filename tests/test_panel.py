@@ -16,14 +16,23 @@ from tests.panel_support import (
     PHONE,
     build_app,
     client,
+    csrf_for,
     csrf_of,
     days_ago,
     file,
+    jpeg,
     sign_in,
     signed_in,
 )
 from ticket_store import staff as staff_store
-from ticket_store.models import LoginAttempt, StaffSession, TicketStatus
+from ticket_store.models import (
+    Attachment,
+    LoginAttempt,
+    OutboxMessage,
+    StaffSession,
+    TicketEvent,
+    TicketStatus,
+)
 
 
 @pytest.fixture
@@ -168,8 +177,9 @@ async def test_ticket_page_operator_sees_contact_and_timeline(app) -> None:
 
 
 async def test_unit_user_sees_no_other_units_ticket_and_no_phone(app) -> None:
-    ticket = await file()
-    async with signed_in(app, "roads", "unit", unit="roads") as c:
+    ticket = await file(unit="r2_services")
+    await file(unit="r1_services", chat="mine")  # its own: listed, without the phone
+    async with signed_in(app, "crew", "unit", unit="r1_services") as c:
         for path in ("/panel/queue", "/panel/dashboard", "/panel/queue?state=all"):
             page = await c.get(path)
             assert page.status_code == 200
@@ -225,3 +235,81 @@ async def test_budget_export_csv_and_xlsx(app) -> None:
         assert summary.cell(2, 5).value == 2
         assert detail.max_row == 3  # header and the two open asphalt tickets
         assert all(PHONE not in str(cell.value) for row in detail.iter_rows() for cell in row)
+
+
+# -- actions, through the ticket workflow ----------------------------------------------------
+async def _post(c, path: str, data: dict[str, str], files=None):
+    token = await csrf_for(c)
+    return await c.post(path, data=data | {"csrf": token}, files=files)
+
+
+async def test_operator_assigns_and_the_timeline_names_them(app) -> None:
+    ticket = await file()
+    async with signed_in(app, "op", "operator") as c:
+        page = await c.get(f"/panel/tickets/{ticket.tracking_code}")
+        assert 'id="assign-form"' in page.text
+        response = await _post(c, f"/panel/tickets/{ticket.tracking_code}/assign",
+                               {"unit": "r1_services", "note": "فوری بررسی شود"})
+        assert response.status_code == 303 and "done=assigned" in response.headers["location"]
+        bad = await _post(c, f"/panel/tickets/{ticket.tracking_code}/assign",
+                          {"unit": "no_such_unit"})
+        assert "error=unit" in bad.headers["location"]
+    await ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.ASSIGNED and ticket.unit_code == "r1_services"
+    events = await TicketEvent.filter(ticket=ticket, actor="staff:op")
+    assert len(events) == 1 and "فوری بررسی شود" in events[0].note
+
+
+async def test_unit_works_its_ticket_evidence_reaches_the_citizen(app, tmp_path: Path) -> None:
+    ticket = await file(unit="r1_services")
+    async with signed_in(app, "crew", "unit", unit="r1_services") as c:
+        page = await c.get(f"/panel/tickets/{ticket.tracking_code}")
+        assert page.status_code == 200
+        # No consent yet: neither the phone nor the name.
+        assert PHONE not in page.text and CITIZEN_NAME not in page.text
+        code = ticket.tracking_code
+        start = await _post(c, f"/panel/tickets/{code}/status", {"to_status": "in_progress"})
+        assert "done=status" in start.headers["location"]
+        # A unit may not close a ticket (that is the citizen's word).
+        refused = await _post(c, f"/panel/tickets/{code}/status", {"to_status": "closed"})
+        assert "error=illegal" in refused.headers["location"]
+        not_a_photo = await _post(c, f"/panel/tickets/{code}/evidence", {},
+                                  files={"photo": ("x.jpg", b"not a photo", "image/jpeg")})
+        assert "error=file" in not_a_photo.headers["location"]
+        upload = await _post(c, f"/panel/tickets/{code}/evidence", {},
+                             files={"photo": ("done.jpg", jpeg(), "image/jpeg")})
+        assert "done=evidence" in upload.headers["location"]
+        evidence = await Attachment.get(ticket=ticket, evidence=True)
+        shown = await c.get(f"/panel/media/{evidence.id}")
+        assert shown.status_code == 200 and shown.content[:2] == b"\xff\xd8"
+        done = await _post(c, f"/panel/tickets/{code}/status",
+                           {"to_status": "resolved", "note": "آسفالت ترمیم شد"})
+        assert "done=status" in done.headers["location"]
+        await _post(c, f"/panel/tickets/{code}/reply", {"text": "کار انجام شد، ممنون"})
+    await ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED
+    actors = {e.actor for e in await TicketEvent.filter(ticket=ticket)}
+    assert "staff:crew" in actors
+    sent = [m.payload for m in await OutboxMessage.filter(chat_id=ticket.chat_id)]
+    assert any(evidence.path in p.get("photos", []) for p in sent), sent
+    assert any("کار انجام شد" in p["text"] for p in sent)
+
+
+async def test_contact_visible_to_the_unit_only_after_consent(app) -> None:
+    ticket = await file(unit="r1_services")
+    other = await file(unit="r2_services", chat="c2")
+    async with signed_in(app, "crew", "unit", unit="r1_services") as c:
+        assert (await c.get(f"/panel/tickets/{other.tracking_code}")).status_code == 404
+        # Nor the other unit's media, nor acting on its ticket.
+        assert (await _post(c, f"/panel/tickets/{other.tracking_code}/status",
+                            {"to_status": "in_progress"})).status_code == 404
+        queue = (await c.get("/panel/queue")).text
+        assert ticket.tracking_code in queue and other.tracking_code not in queue
+        asked = await _post(c, f"/panel/tickets/{ticket.tracking_code}/contact", {})
+        assert "done=contact" in asked.headers["location"]
+        assert PHONE not in (await c.get(f"/panel/tickets/{ticket.tracking_code}")).text
+        question = await OutboxMessage.filter(chat_id=ticket.chat_id).order_by("-id").first()
+        assert any("consent:" in b["data"] for row in question.payload["buttons"] for b in row)
+        await app.state.core.workflow.citizen_answer(ticket, "consent", "yes")
+        page = (await c.get(f"/panel/tickets/{ticket.tracking_code}")).text
+        assert PHONE in page

@@ -40,8 +40,8 @@ class Names:
         pack = core.pack
         self.services = {s.service_code: s.service_name for s in pack.services}
         self.groups = {s.service_code: s.group for s in pack.services}
-        self.units = {u.code: u.name for u in getattr(pack, "units", ()) or ()}
-        self.districts = {d.code: d.name for d in getattr(pack, "districts", ()) or ()}
+        self.units = {u.code: u.name for u in pack.city.units}
+        self.districts = {d.code: d.name for d in pack.city.districts}
 
     def service(self, code: str | None) -> str:
         return self.services.get(code or "", code or "—")

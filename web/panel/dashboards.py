@@ -18,36 +18,16 @@ from web.panel.common import core_of, names_of, now_of, render
 from web.panel.fmt import jshort
 from web.panel.security import StaffDep
 
-try:
-    from ticket_store import workflow
-except ImportError:  # pragma: no cover - until the workflow is merged
-    workflow = None  # type: ignore[assignment]
-
 router = APIRouter()
 
 PERIODS = {7: "۷ روز", 30: "۳۰ روز", 90: "۹۰ روز", 365: "یک سال"}
 
 
-async def _scores(now: Any, tz: str) -> dict[str, Any]:
-    if workflow is None or not hasattr(workflow, "unit_scores"):
-        return {}
-    local = jdatetime.datetime.fromgregorian(
-        datetime=now.astimezone(ZoneInfo(tz)).replace(tzinfo=None))
-    try:
-        rows = await workflow.unit_scores(local.year, local.month)
-    except Exception:  # a score that cannot be computed must not take the dashboard down
-        return {}
-    out = {}
-    for row in rows:
-        code = getattr(row, "unit_code", None) or getattr(row, "code", None)
-        if code is None and isinstance(row, dict):
-            code = row.get("unit_code") or row.get("code")
-        score = getattr(row, "score", None)
-        if score is None and isinstance(row, dict):
-            score = row.get("score")
-        if code is not None:
-            out[code] = score
-    return out
+async def _scores(request: Request, now: Any, tz: str) -> dict[str, Any]:
+    """This Jalali month's unit scores, from the workflow's own formula."""
+    local = jdatetime.date.fromgregorian(date=now.astimezone(ZoneInfo(tz)).date())
+    rows = await core_of(request).workflow.unit_scores(local.year, local.month)
+    return {row.unit_code: row.score for row in rows}
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -64,7 +44,7 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
     by_unit = await queries.figures_by("unit_code", start, now, now, unit=unit)
     by_district = await queries.figures_by("district", start, now, now, unit=unit)
     by_service = (await queries.figures_by("service_code", start, now, now, unit=unit))[:15]
-    scores = await _scores(now, tz)
+    scores = await _scores(request, now, tz)
     for row in by_unit:
         row.score = scores.get(row.key)
     hot = await queries.hotspots(now, unit=unit)

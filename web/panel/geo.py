@@ -26,8 +26,8 @@ class Area:
 
 
 def _rings(geometry: Any) -> tuple[Ring, ...]:
-    if hasattr(geometry, "model_dump"):
-        geometry = geometry.model_dump()
+    if hasattr(geometry, "__geo_interface__"):  # a shapely geometry
+        geometry = geometry.__geo_interface__
     if not isinstance(geometry, dict):
         return ()
     if geometry.get("type") == "Feature":

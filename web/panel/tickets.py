@@ -17,16 +17,12 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent
+from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
 from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
 from web.panel.geo import areas_of, district_map
 from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
-
-try:  # the ticket workflow (lifecycle, routing, evidence, consent) lives on main
-    from ticket_store import workflow
-except ImportError:  # pragma: no cover - until it is merged
-    workflow = None  # type: ignore[assignment]
 
 router = APIRouter()
 
@@ -44,16 +40,24 @@ ERRORS = {
     "illegal": "این تغییر وضعیت مجاز نیست.",
     "unit": "واحد انتخاب‌شده معتبر نیست.",
     "empty": "متن خالی است.",
-    "file": "پرونده پذیرفته نشد (فقط عکس یا ویدیو، تا ۲۰ مگابایت).",
+    "file": "پرونده پذیرفته نشد (فقط عکس، تا ۲۰ مگابایت).",
+    "note": "برای این وضعیت نوشتن یادداشت (دلیل یا نام دستگاه مسئول) لازم است.",
 }
-# The moves each role may ask for; the workflow still refuses illegal ones.
-ROLE_TARGETS = {
-    StaffRole.UNIT: ("in_progress", "resolved", "rejected"),
-    StaffRole.OPERATOR: ("in_progress", "resolved", "closed", "rejected", "referred",
-                         "reopened"),
-}
+# The moves a unit may make; the 137 centre and managers may make any the workflow allows.
+UNIT_TARGETS = ("in_progress", "resolved", "rejected")
 CAN_ASSIGN = (StaffRole.OPERATOR, StaffRole.MANAGER, StaffRole.ADMIN)
 CAN_ACT = (StaffRole.OPERATOR, StaffRole.UNIT, StaffRole.ADMIN)
+
+
+def targets_for(staff: Staff, status: str) -> list[str]:
+    allowed = [s.value for s in TRANSITIONS[Ticket._meta.fields_map["status"].enum_type(status)]]
+    if staff.role == StaffRole.UNIT:
+        allowed = [s for s in allowed if s in UNIT_TARGETS]
+    return [s for s in STATUS_STAFF if s in allowed]  # in the lifecycle's order
+
+
+def workflow_of(request: Request) -> Workflow:
+    return core_of(request).workflow
 
 
 async def _ticket(staff: Staff, code: str) -> Ticket:
@@ -63,16 +67,15 @@ async def _ticket(staff: Staff, code: str) -> Ticket:
     return ticket
 
 
-def _contact(staff: Staff, ticket: Ticket, citizen: Any) -> dict[str, Any] | None:
+async def _contact(request: Request, staff: Staff, ticket: Ticket) -> dict[str, Any] | None:
     """The citizen's phone and name: the 137 centre sees what the citizen gave it; a unit or a
-    manager only what the citizen agreed to share."""
+    manager only what the citizen agreed, on this ticket, to share."""
     if staff.is_(StaffRole.OPERATOR, StaffRole.ADMIN):
+        citizen = await ticket.citizen
         if citizen.phone or citizen.display_name:
             return {"phone": citizen.phone, "name": citizen.display_name}
         return None
-    if workflow is not None and hasattr(workflow, "visible_contact"):
-        return workflow.visible_contact(ticket)
-    return None
+    return await workflow_of(request).visible_contact(ticket)
 
 
 @router.get("/tickets/{code}", response_class=HTMLResponse)
@@ -81,7 +84,6 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
     ticket = await _ticket(staff, code)
     now = now_of(request)
     core = core_of(request)
-    citizen = await ticket.citizen
     attachments = await Attachment.filter(ticket=ticket).order_by("id")
     events = await TicketEvent.filter(ticket=ticket).order_by("at", "id")
     duplicates: list[Ticket] = []
@@ -94,11 +96,10 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
                                            Ticket.filter(id=ticket.duplicate_of_id)).first()
     point = (ticket.latitude, ticket.longitude) if ticket.latitude is not None \
         and ticket.longitude is not None else None
-    areas = areas_of(getattr(core.pack, "districts", ()) or ())
+    areas = areas_of(core.pack.city.districts)
     open_ = ticket.status in OPEN_STATUSES
     due_onsite = remaining(ticket.onsite_due, now) if open_ and ticket.onsite_due else None
     due_answer = remaining(ticket.answer_due, now) if open_ else None
-    targets = ROLE_TARGETS.get(staff.role, tuple(STATUS_STAFF))
     return render(request, "panel/ticket.html", {
         "t": ticket,
         "service": names_of(request).service(ticket.service_code),
@@ -109,16 +110,17 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         "events": events,
         "duplicates": duplicates,
         "original": original,
-        "contact": _contact(staff, ticket, citizen),
+        "contact": await _contact(request, staff, ticket),
         "consent": getattr(ticket, "contact_consent", None),
         "map": district_map(areas, point, getattr(ticket, "district", None)),
         "point": point,
         "due_onsite": due_onsite,
         "due_answer": due_answer,
-        "targets": [(s, STATUS_STAFF[s]) for s in targets if s != ticket.status],
+        "targets": [(s, STATUS_STAFF[s]) for s in targets_for(staff, ticket.status)]
+        if staff.is_(*CAN_ACT, StaffRole.MANAGER) else [],
         "units": sorted(names_of(request).units.items(), key=lambda kv: kv[1]),
-        "can_assign": workflow is not None and staff.is_(*CAN_ASSIGN),
-        "can_act": workflow is not None and staff.is_(*CAN_ACT),
+        "can_assign": staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES,
+        "can_act": staff.is_(*CAN_ACT),
         "message": MESSAGES.get(done, ""),
         "error": ERRORS.get(error, ""),
     })
@@ -146,25 +148,21 @@ def _back(code: str, **query: str) -> RedirectResponse:
                             status_code=303)
 
 
-def _need_workflow() -> Any:
-    if workflow is None:
-        raise HTTPException(503, "گردش کار درخواست‌ها هنوز نصب نشده است.")
-    return workflow
-
-
 @router.post("/tickets/{code}/assign")
 async def assign(request: Request, code: str, staff: CsrfStaff,
                  unit: Annotated[str, Form(max_length=64)],
                  note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
-    flow = _need_workflow()
     staff.require(*CAN_ASSIGN)
     ticket = await _ticket(staff, code)
     if unit not in names_of(request).units:
         return _back(code, error="unit")
     try:
-        await flow.assign(ticket, unit, staff.actor, note=note.strip(), now=now_of(request))
-    except flow.IllegalTransition:
+        await workflow_of(request).assign(ticket, unit, staff.actor, note=note.strip(),
+                                          now=now_of(request))
+    except IllegalTransition:
         return _back(code, error="illegal")
+    except WorkflowError:
+        return _back(code, error="unit")
     return _back(code, done="assigned")
 
 
@@ -172,53 +170,52 @@ async def assign(request: Request, code: str, staff: CsrfStaff,
 async def change_status(request: Request, code: str, staff: CsrfStaff,
                         to_status: Annotated[str, Form(max_length=16)],
                         note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
-    flow = _need_workflow()
     staff.require(*CAN_ACT, StaffRole.MANAGER)
     ticket = await _ticket(staff, code)
-    allowed = ROLE_TARGETS.get(staff.role, tuple(STATUS_STAFF))
-    if to_status not in allowed:
+    if to_status not in targets_for(staff, ticket.status):
         return _back(code, error="illegal")
     try:
-        await flow.change_status(ticket, to_status, staff.actor, note=note.strip(),
-                                 now=now_of(request))
-    except flow.IllegalTransition:
+        await workflow_of(request).change_status(ticket, to_status, staff.actor,
+                                                 note=note.strip(), now=now_of(request))
+    except IllegalTransition:
         return _back(code, error="illegal")
+    except WorkflowError:
+        return _back(code, error="note")
     return _back(code, done="status")
 
 
 @router.post("/tickets/{code}/evidence")
 async def upload_evidence(request: Request, code: str, staff: CsrfStaff,
                           photo: Annotated[UploadFile, File()]) -> Response:
-    flow = _need_workflow()
     staff.require(*CAN_ACT)
     ticket = await _ticket(staff, code)
     data = await photo.read(MAX_EVIDENCE + 1)
     if not data or len(data) > MAX_EVIDENCE:
         return _back(code, error="file")
     try:
-        await flow.add_evidence(ticket, data, photo.filename or "evidence", staff.actor,
-                                core_of(request).settings.media_dir, now=now_of(request))
-    except ValueError:  # refused by media_ingest: not a real photo/video, too big, …
+        await workflow_of(request).add_evidence(
+            ticket, data, photo.filename or "evidence", staff.actor,
+            core_of(request).settings.media_dir, now=now_of(request))
+    except WorkflowError:  # not a real photo, too many pixels, …
         return _back(code, error="file")
     return _back(code, done="evidence")
 
 
 @router.post("/tickets/{code}/contact")
 async def request_contact(request: Request, code: str, staff: CsrfStaff) -> Response:
-    flow = _need_workflow()
     staff.require(*CAN_ACT)
     ticket = await _ticket(staff, code)
-    await flow.request_contact(ticket, staff.actor, now=now_of(request))
+    await workflow_of(request).request_contact(ticket, staff.actor, now=now_of(request))
     return _back(code, done="contact")
 
 
 @router.post("/tickets/{code}/reply")
 async def reply(request: Request, code: str, staff: CsrfStaff,
                 text: Annotated[str, Form(max_length=4000)]) -> Response:
-    flow = _need_workflow()
     staff.require(*CAN_ACT)
     ticket = await _ticket(staff, code)
     if not text.strip():
         return _back(code, error="empty")
-    await flow.reply_to_citizen(ticket, staff.actor, text.strip(), now=now_of(request))
+    await workflow_of(request).reply_to_citizen(ticket, staff.actor, text.strip(),
+                                                now=now_of(request))
     return _back(code, done="reply")
