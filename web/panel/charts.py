@@ -23,9 +23,7 @@ class Series:
 
 
 def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    step = 10 ** (len(str(int(value))) - 1)
+    step = 10 ** max(0, len(str(int(value))) - 2)
     return float(-(-value // step) * step)
 
 
@@ -34,11 +32,14 @@ def bars(labels: Sequence[str], series: Sequence[Series], title: str,
     """Grouped vertical bars; the first label is drawn on the right."""
     left, right, top, bottom = 8, 44, 16, 44
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = _nice_max(max((v for s in series for v in s.values), default=0))
+    # At least 4, so the five grid lines carry whole, distinct numbers.
+    top_value = _nice_max(max(4, *(v for s in series for v in s.values)))
+    if top_value % 4:
+        top_value += 4 - top_value % 4
     n = max(1, len(labels))
     slot = plot_w / n
     bar_w = max(2.0, slot * 0.8 / max(1, len(series)))
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg class="chart" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(title)}</title>"]
     for i in range(5):  # grid and scale on the right
@@ -80,7 +81,7 @@ def hbars(rows: Sequence[tuple[str, float]], title: str, width: int = 640,
     height = max(1, len(rows)) * row_h + pad * 2
     top_value = max((v for _, v in rows), default=0) or 1
     plot_w = width - label_w - 60
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg class="chart" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(title)}</title>"]
     for i, (label, value) in enumerate(rows):

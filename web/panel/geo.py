@@ -78,7 +78,7 @@ def district_map(areas: Sequence[Area], point: tuple[float, float] | None = None
     def xy(lon: float, lat: float) -> str:
         return f"{pad + (lon * k - x0) * scale:.1f},{pad + (y1 - lat) * scale:.1f}"
 
-    parts = [f'<svg class="map" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg class="map" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              'aria-label="نقشهٔ محل گزارش" xmlns="http://www.w3.org/2000/svg">']
     for area in areas:
         css = "district here" if area.code == highlight else "district"
