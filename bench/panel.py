@@ -45,10 +45,12 @@ async def seed(count: int, pack, now: datetime) -> None:
         created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
         urgent = rng.random() < 0.05
         answer_due = created + timedelta(hours=24 if urgent else 120)
+        # Most of the year's work is done; the last fortnight is mostly open, and a backlog
+        # of about 3 % of older tickets is still open (late).
         roll = rng.random()
-        status = ("closed" if roll < 0.55 else "resolved" if roll < 0.65 else
-                  "rejected" if roll < 0.68 else rng.choice(OPEN))
-        if created > now - timedelta(days=10) and rng.random() < 0.6:
+        status = ("closed" if roll < 0.80 else "resolved" if roll < 0.90 else
+                  "rejected" if roll < 0.97 else rng.choice(OPEN))
+        if created > now - timedelta(days=14) and rng.random() < 0.6:
             status = rng.choice(OPEN)
         first = created + timedelta(hours=rng.uniform(0.5, 160)) if status != "new" else None
         resolved = first + timedelta(hours=rng.uniform(1, 72)) \

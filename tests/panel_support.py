@@ -82,7 +82,8 @@ async def file(service: str = "waste_bin", *, chat: str = "c1", urgent: bool = F
                             location=Location(*location) if location else None,
                             address="خیابان آزادی، کوچهٔ ۱۲")
     ticket = await store.file_ticket(citizen, "memory", chat, draft, now, Deadlines())
-    changes: dict[str, object] = {"created_at": now}  # auto_now_add: place it in the past
+    # auto_now_add: place it in the past; priority as the workflow sets it for urgent work
+    changes: dict[str, object] = {"created_at": now, "priority": 2 if urgent else 0}
     if unit:
         changes |= {"unit_code": unit, "status": "assigned"}
     if district:

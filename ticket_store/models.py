@@ -89,7 +89,12 @@ class Ticket(Model):
             ("status", "priority", "answer_due"),  # queues
             ("status", "first_answer_at", "created_at"),  # the escalation scan
             ("service_code", "status", "latitude"),  # nearby duplicates
-            ("created_at",),  # the panel's dashboards, by period
+            # The panel's dashboards read a period's tickets from this index alone.
+            ("created_at", "status", "answer_due", "first_answer_at", "unit_code", "district",
+             "service_code", "rating"),
+            ("resolved_at",),  # weekly trends
+            ("closed_at",),  # unit scores, by month
+            ("unit_code", "status", "priority", "answer_due"),  # a unit's queue
         )
 
 

@@ -54,6 +54,18 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Ticket',
-            index=Index(fields=['created_at']),
+            index=Index(fields=['created_at', 'status', 'answer_due', 'first_answer_at', 'unit_code', 'district', 'service_code', 'rating']),
+        ),
+        ops.AddIndex(
+            model_name='Ticket',
+            index=Index(fields=['resolved_at']),
+        ),
+        ops.AddIndex(
+            model_name='Ticket',
+            index=Index(fields=['closed_at']),
+        ),
+        ops.AddIndex(
+            model_name='Ticket',
+            index=Index(fields=['unit_code', 'status', 'priority', 'answer_due']),
         ),
     ]

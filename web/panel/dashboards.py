@@ -40,12 +40,9 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
     names = names_of(request)
     unit = staff.user.unit_code if staff.role == StaffRole.UNIT else None
     start = now - timedelta(days=days)
-    city = await queries.figures_by(None, start, now, now, unit=unit)
-    by_unit = await queries.figures_by("unit_code", start, now, now, unit=unit)
-    by_district = await queries.figures_by("district", start, now, now, unit=unit)
-    by_service = (await queries.figures_by("service_code", start, now, now, unit=unit))[:15]
+    figures = await queries.dashboard(start, now, now, unit=unit)
     scores = await _scores(request, now, tz)
-    for row in by_unit:
+    for row in figures.by_unit:
         row.score = scores.get(row.key)
     hot = await queries.hotspots(now, unit=unit)
     weeks = await queries.weekly(now, unit=unit)
@@ -59,10 +56,10 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
     return render(request, "panel/dashboard.html", {
         "days": days,
         "periods": PERIODS,
-        "city": city[0] if city else queries.Figures(None),
-        "by_unit": by_unit,
-        "by_district": by_district,
-        "by_service": by_service,
+        "city": figures.city,
+        "by_unit": figures.by_unit,
+        "by_district": figures.by_district,
+        "by_service": figures.by_service[:15],
         "hot": hot,
         "hot_chart": hbars(hot_rows, "کانون‌های ۲۴ ساعت گذشته") if hot_rows else None,
         "trend_chart": bars(labels, series, "روند هفتگی"),
