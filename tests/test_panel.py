@@ -313,3 +313,22 @@ async def test_contact_visible_to_the_unit_only_after_consent(app) -> None:
         await app.state.core.workflow.citizen_answer(ticket, "consent", "yes")
         page = (await c.get(f"/panel/tickets/{ticket.tracking_code}")).text
         assert PHONE in page
+
+
+async def test_dashboard_lists_escalation_alerts(app) -> None:
+    from ticket_store.models import EscalationAlert
+
+    waiting = await file(unit="r1_services", now=days_ago(2))
+    elsewhere = await file(unit="r2_services", chat="c2", now=days_ago(2))
+    for ticket in (waiting, elsewhere):
+        await EscalationAlert.create(ticket=ticket, level=1, recipient="manager",
+                                     fired_at=days_ago(1))
+    async with signed_in(app, "boss", "manager") as c:
+        html = (await c.get("/panel/dashboard")).text
+        assert 'id="escalations"' in html
+        assert f"/panel/tickets/{waiting.tracking_code}" in html
+        assert f"/panel/tickets/{elsewhere.tracking_code}" in html
+    async with signed_in(app, "crew", "unit", unit="r1_services") as c:
+        html = (await c.get("/panel/dashboard")).text
+        assert f"/panel/tickets/{waiting.tracking_code}" in html
+        assert f"/panel/tickets/{elsewhere.tracking_code}" not in html

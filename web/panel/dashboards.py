@@ -3,6 +3,7 @@ scores; all aggregated in SQL, the charts drawn here as SVG."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,11 +24,28 @@ router = APIRouter()
 PERIODS = {7: "۷ روز", 30: "۳۰ روز", 90: "۹۰ روز", 365: "یک سال"}
 
 
+SCORES_TTL = 60.0  # seconds: a month's unit scores move slowly; the dashboard need not wait
+
+
 async def _scores(request: Request, now: Any, tz: str) -> dict[str, Any]:
-    """This Jalali month's unit scores, from the workflow's own formula."""
+    """This Jalali month's unit scores, from the workflow's own formula, kept a minute.
+
+    ``Workflow.unit_scores`` reads the month's closed tickets one by one (tens of ms at
+    100,000 tickets a year), so one computation serves every dashboard for a minute.
+    """
     local = jdatetime.date.fromgregorian(date=now.astimezone(ZoneInfo(tz)).date())
+    key = (local.year, local.month)
+    cache = getattr(request.app.state, "panel_scores", None)
+    if cache is None:
+        cache = request.app.state.panel_scores = {}
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < SCORES_TTL:
+        return hit[1]
     rows = await core_of(request).workflow.unit_scores(local.year, local.month)
-    return {row.unit_code: row.score for row in rows}
+    scores = {row.unit_code: row.score for row in rows}
+    cache.clear()
+    cache[key] = (time.monotonic(), scores)
+    return scores
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -63,6 +81,8 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
         "hot": hot,
         "hot_chart": hbars(hot_rows, "کانون‌های ۲۴ ساعت گذشته") if hot_rows else None,
         "trend_chart": bars(labels, series, "روند هفتگی"),
+        "alerts": await queries.escalations(now, unit=unit),
+        "recipients": {"manager": "مدیر واحد", "deputy": "معاون"},
         "has_rating": queries.has("rating"),
         "has_median": queries.has("first_answer_at"),
     })

@@ -297,3 +297,15 @@ async def unresolved_detail(start: datetime, end: datetime) -> list[dict[str, An
                "answer_due", "address"] + [c for c in ("unit_code", "district") if has(c)]
     return await Ticket.filter(status__in=OPEN_STATUSES, created_at__gte=start,
                                created_at__lt=end).order_by("created_at").values(*columns)
+
+
+async def escalations(now: datetime, unit: str | None = None, days: int = 7,
+                      limit: int = 30) -> list[Any]:
+    """Alerts the escalation ladder fired lately on tickets still open, newest first."""
+    from ticket_store.models import EscalationAlert
+
+    query = EscalationAlert.filter(fired_at__gte=now - timedelta(days=days),
+                                   ticket__status__in=OPEN_STATUSES)
+    if unit is not None:
+        query = query.filter(ticket__unit_code=unit)
+    return await query.select_related("ticket").order_by("-fired_at").limit(limit)
