@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import itertools
 import json
 import logging
 import math
@@ -226,7 +227,7 @@ def recording_api() -> FakeBotApi:
     citizens' side cheap. A reply's ``sendMessage`` counts once: the location prompt that
     ``TelegramSender`` sends after a reply asking for a location is part of that reply.
     """
-    from channels.telegram import LOCATION_PROMPT
+    from bots.texts import LOCATION_PROMPT
     from tests.fakes.botapi import FakeBotApi
 
     class RecordingBotApi(FakeBotApi):
@@ -413,6 +414,8 @@ class Bench:
         first_push, last_answer = math.inf, 0.0
         completed = 0
 
+        places = itertools.count()
+
         async def citizen(chat: int, texts: list[str]) -> None:
             nonlocal first_push, last_answer, completed
             for text in texts:
@@ -423,7 +426,11 @@ class Bench:
                     if step == "text":
                         self.api.push_message(TOKEN, chat, text)
                     elif step == "location":
-                        self.api.push_location(TOKEN, chat, 35.70, 51.40)
+                        # Each report its own spot (≥ 110 m apart): nearby reports of one
+                        # service would join an open ticket instead of filing a new one.
+                        spot = next(places)
+                        self.api.push_location(TOKEN, chat, 34.77 + (spot % 500) * 0.001,
+                                               48.47 + (spot // 500) * 0.001)
                     else:
                         self.api.push_callback(TOKEN, chat, "confirm")
                     if not await self.api.wait_answers(chat, count, REPLY_TIMEOUT):

@@ -60,7 +60,9 @@ def _pack_check(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     assert pack is not None
-    print(f"{args.dir}: ok ({len(pack.services)} services, {len(pack.faqs)} FAQ entries)")
+    city = pack.city
+    print(f"{args.dir}: ok ({len(pack.services)} services, {len(pack.faqs)} FAQ entries, "
+          f"{len(city.units)} units, {len(city.districts)} districts)")
     return 0
 
 
@@ -169,6 +171,30 @@ def _users(args: argparse.Namespace) -> int:
         return 2
 
 
+def _citizen_standing(args: argparse.Namespace) -> int:
+    """Flag a citizen as a volunteer (همیار شهرداری) or trusted reporter (شهربان)."""
+    import asyncio
+
+    from config.settings import Settings
+    from ticket_store.db import close_db, open_db
+    from ticket_store.models import Citizen, Standing
+
+    standing = Standing.NONE if args.standing == "none" else Standing(args.standing)
+
+    async def flag() -> None:
+        await open_db(Settings().database_url)
+        try:
+            citizen, _ = await Citizen.get_or_create(channel=args.channel, user_id=args.user_id)
+            citizen.standing = standing
+            await citizen.save(update_fields=["standing"])
+        finally:
+            await close_db()
+
+    asyncio.run(flag())
+    print(f"{args.channel}:{args.user_id} is now {args.standing}; their new reports come first")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peygir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = pack_commands.add_parser("check", help="validate a pack folder")
     check.add_argument("dir")
     check.set_defaults(func=_pack_check)
+
+    citizens = commands.add_parser("citizens", help="citizen tools")
+    citizen_commands = citizens.add_subparsers(dest="citizens_command", required=True)
+    standing = citizen_commands.add_parser(
+        "standing", help="serve a volunteer's or trusted reporter's reports first")
+    standing.add_argument("channel", help="telegram, bale, web, eitaa, instagram ...")
+    standing.add_argument("user_id", help="their id on that channel")
+    standing.add_argument("standing", choices=["volunteer", "trusted", "none"])
+    standing.set_defaults(func=_citizen_standing)
     return parser
 
 

@@ -15,6 +15,8 @@ from ticket_store.db import close_db, open_db
 from ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
+    from bots.eitaa_push import EitaaPush
+    from bots.instagram_bot import InstagramBot
     from bots.telegram_bot import Messengers
     from bots.transcription import TranscriptionWorker
 
@@ -42,6 +44,8 @@ class Core:
 
     messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
     transcription: TranscriptionWorker | None = field(default=None)
+    instagram: InstagramBot | None = field(default=None)  # when PEYGIR_INSTAGRAM_USERNAME is set
+    eitaa: EitaaPush | None = field(default=None)  # when PEYGIR_EITAA_TOKEN is set
     _transcription_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -52,6 +56,12 @@ class Core:
         self.messengers = self._messengers()
         if self.messengers:
             await self.messengers.start()
+        self.instagram = self._instagram()
+        if self.instagram:
+            await self.instagram.start()
+        self.eitaa = self._eitaa()
+        if self.eitaa:
+            await self.eitaa.start()
         self._start_transcription()
         self._start_scheduler()
 
@@ -74,13 +84,20 @@ class Core:
         from media_ingest.transcribe import Transcriber
 
         model = self.settings.whisper_model
-        messengers = self.messengers
+        messengers, instagram = self.messengers, self.instagram
+
+        def wake(channel: str) -> None:
+            if messengers:
+                messengers.wake(channel)
+            if instagram and channel == instagram.outbox.channel:
+                instagram.outbox.wake.set()
+
         self.transcription = TranscriptionWorker(
-            self.dialogue, lambda: Transcriber(model),
-            on_reply=messengers.wake if messengers else lambda channel: None,
-        )
+            self.dialogue, lambda: Transcriber(model), on_reply=wake)
         if messengers:
             messengers.on_speech = self.transcription.wake.set
+        if instagram:
+            instagram.on_speech = self.transcription.wake.set
         self._stopping = asyncio.Event()
         self._transcription_task = asyncio.create_task(
             self.transcription.run(self._stopping), name="transcription")
@@ -108,6 +125,36 @@ class Core:
                                     settings.webhook_secret.get_secret_value())
         return messengers if messengers.bots else None
 
+    def _instagram(self) -> InstagramBot | None:
+        """Instagram Direct when a username is set; instagrapi loads only then."""
+        settings = self.settings
+        if not settings.instagram_username:
+            return None
+        from bots.instagram_bot import InstagramBot
+
+        password = settings.instagram_password
+        log.info("instagram: Direct as %s, polling every %.0f s", settings.instagram_username,
+                 settings.instagram_poll_interval)
+        return InstagramBot(
+            self.dialogue, username=settings.instagram_username,
+            password=password.get_secret_value() if password else None,
+            session_file=settings.instagram_session, media_dir=settings.media_dir,
+            interval=settings.instagram_poll_interval, jitter=settings.instagram_poll_jitter,
+            max_backoff=settings.instagram_max_backoff,
+        )
+
+    def _eitaa(self) -> EitaaPush | None:
+        """Eitaa's notifications when its token is set (the mini-app's routes check it too)."""
+        token = self.settings.eitaa_token
+        if token is None:
+            return None
+        from bots.eitaa_push import EitaaPush
+        from channels.eitaa import EitaaSender
+
+        log.info("eitaa: mini-app at /eitaa, notifications through %s", self.settings.eitaa_api)
+        return EitaaPush(EitaaSender(token.get_secret_value(), self.settings.eitaa_api),
+                         push_after=self.settings.eitaa_push_after)
+
     async def stop(self) -> None:
         self._stopping.set()
         if self._scheduler_task is not None:
@@ -122,6 +169,12 @@ class Core:
         if self.messengers:
             await self.messengers.stop()
             self.messengers = None
+        if self.instagram:
+            await self.instagram.stop()
+            self.instagram = None
+        if self.eitaa:
+            await self.eitaa.stop()
+            self.eitaa = None
         if self.started:
             await close_db()
             self.started = False

@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bots import texts
-from bots.messages import Button, IncomingMessage, Location, Reply
+from bots.messages import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
 from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from nlu.classifier import Classifier, Intent
@@ -46,12 +46,14 @@ class Dialogue:
         workflow: Workflow | None = None,
         clock: Callable[[], datetime] = _utcnow,
         timezone: str = "Asia/Tehran",
+        plain_channels: frozenset[str] = PLAIN_TEXT_CHANNELS,
     ) -> None:
         self.pack = pack
         self.classifier = classifier or Classifier(pack)
         self.clock = clock
         self.timezone = timezone
         self.workflow = workflow or Workflow(pack, clock=clock, timezone=timezone)
+        self.plain_channels = plain_channels
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -61,6 +63,8 @@ class Dialogue:
                 return []
             state = await store.load_state(message.channel, message.chat_id)
             replies = await self._respond(message, state)
+            if message.channel in self.plain_channels:
+                _remember_choices(state, replies)
             await store.save_state(message.channel, message.chat_id, state)
             replies = [citizen_facing(r) for r in replies]
             for reply in replies:
@@ -80,6 +84,8 @@ class Dialogue:
             return self._start(msg.start_payload, state)
         if msg.callback_data:
             return await self._callback(msg, msg.callback_data, state)
+        if msg.channel in self.plain_channels and (picked := _numbered_choice(msg.text, state)):
+            return await self._callback(msg, picked, state)
         if msg.location:
             return self._location(msg.location, state)
         text = msg.text or ""
@@ -421,6 +427,25 @@ class Dialogue:
             elif ticket.status == "closed" and ticket.rating is None:
                 return [Reply("\n".join(lines), photos=photos), self.workflow.survey(ticket)]
         return [Reply("\n".join(lines), buttons, photos=photos)]
+
+
+def _remember_choices(state: dict[str, Any], replies: list[Reply]) -> None:
+    """On a channel without buttons, keep what each number of the last choices stands for."""
+    with_buttons = [r for r in replies if r.buttons]
+    if with_buttons:
+        state["choices"] = [b.data for row in with_buttons[-1].buttons for b in row]
+    else:
+        state.pop("choices", None)  # a later digit is then text, not an old choice
+
+
+def _numbered_choice(text: str, state: dict[str, Any]) -> str | None:
+    """The button a lone digit («۲», "2", "2.") picks from the numbered choices last shown."""
+    choices = state.get("choices") or []
+    short = ascii_digits(text or "").strip(" .-)(!؟?\n")
+    if not short.isdigit() or len(short) > 2:
+        return None
+    pick = int(short) - 1
+    return choices[pick] if 0 <= pick < len(choices) else None
 
 
 def _megabytes(size: int) -> str:

@@ -8,6 +8,10 @@ from typing import Any, Literal
 
 from nlu.normalize import persian_digits
 
+# Channels that cannot show buttons: replies go out as numbered choices (Reply.plain_text) and
+# a digit answers them.
+PLAIN_TEXT_CHANNELS = frozenset({"instagram"})
+
 AttachmentKind = Literal["voice", "audio", "photo", "video", "video_note", "document"]
 
 

@@ -32,6 +32,7 @@ CHANNEL_LABELS = {
     "eitaa": "ایتا",
     "instagram": "اینستاگرام",
     "memory": "آزمایشی",
+    "open311": "Open311",
 }
 
 # Digits inside Latin words, links or codes stay ASCII; the rest become Persian.

@@ -8,6 +8,7 @@ same scheduler changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,5 @@ class Scheduler:
                 await self.tick()
             except Exception:  # the database went away for a moment: try again next pass
                 log.exception("scheduler pass failed; retrying in %.0f s", self.interval)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass

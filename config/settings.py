@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,9 +31,20 @@ class Settings(BaseSettings):
     whisper_model: str = "base"
     scheduler_interval: float = 60.0  # seconds between deadline scans (escalation, auto-close)
     open311_keys: str = ""  # comma-separated API keys
+    # Instagram Direct (instagrapi): on when the username is set. The session file keeps the
+    # login between restarts; with it, the password may be left out.
     instagram_username: str | None = None
     instagram_password: SecretStr | None = None
+    instagram_session: Path = Path("./instagram-session.json")
+    instagram_poll_interval: float = Field(60.0, ge=5.0)  # seconds between polls
+    instagram_poll_jitter: float = Field(0.3, ge=0.0, le=0.9)  # ± this fraction, at random
+    instagram_max_backoff: float = Field(1800.0, ge=1.0)  # seconds, after repeated trouble
+    # Eitaa: the mini-app (on when the token is set) and the sending API for notifications.
     eitaa_token: SecretStr | None = None
+    eitaa_api: str = "https://eitaayar.ir/api"
+    eitaa_sdk_url: str = "https://developer.eitaa.com/eitaa-web-app.js"
+    eitaa_max_age: int = Field(86400, ge=60)  # seconds an initData stays acceptable
+    eitaa_push_after: float = Field(20.0, ge=0.0)  # a reply unseen in the mini-app this long
     # The staff panel's cookies carry `Secure` when the request came over TLS; set this to
     # true (always) or false (never) to override, e.g. behind a proxy that hides the scheme.
     panel_secure_cookies: bool | None = None

@@ -131,3 +131,78 @@ def test_serve_refuses_a_broken_pack_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot start" in result.stderr and "YAML syntax error" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def square(code: str, west: float, south: float, size: float = 0.01) -> dict[str, object]:
+    ring = [[west, south], [west + size, south], [west + size, south + size],
+            [west, south + size], [west, south]]
+    return {"type": "Feature", "properties": {"code": code, "name": code},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def test_units_districts_and_deadlines_are_checked(tmp_path: Path) -> None:
+    import json
+
+    folder = write_pack(tmp_path / "city", "services:\n" + GOOD_SERVICE)
+    bow_tie = {"type": "Feature", "properties": {"code": "bad"}, "geometry": {
+        "type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
+    (folder / "districts.geojson").write_text(json.dumps({
+        "type": "FeatureCollection",
+        "features": [square("d1", 48.5, 34.8), square("d1", 48.6, 34.8), bow_tie,
+                     {"type": "Feature", "properties": {}, "geometry": None}],
+    }), encoding="utf-8")
+    (folder / "units.yaml").write_text("""\
+units:
+  - code: works
+    name: فنی
+    districts: [d1, d9]
+    services: [asphalt, nosuch]
+  - code: works2
+    name: فنی دو
+    districts: [d1]
+    services: [asphalt]
+    groups: [گروه ناموجود]
+  - code: idle
+    name: بی‌کار
+    colour: red
+""", encoding="utf-8")
+    (folder / "deadlines.yaml").write_text(
+        "first_answer_hours: -1\nescalate:\n  - {after_hours: 72, to: deputy}\n"
+        "  - {after_hours: 24, to: manager}\n", encoding="utf-8")
+    found = problems_of(folder)
+    expected = [
+        "districts.geojson: d1 field 'properties.code': duplicate district code",
+        "districts.geojson: bad field 'geometry': polygon is empty or crosses itself",
+        "districts.geojson: feature #4 field 'properties.code': missing district code",
+        "units.yaml: works field 'districts': unknown district 'd9'",
+        "units.yaml: works field 'services': unknown service code 'nosuch'",
+        "units.yaml: works2 field 'groups': unknown service group 'گروه ناموجود'",
+        "units.yaml: works2 field 'services': service 'asphalt' in district 'd1' is already "
+        "served by unit 'works'",
+        "units.yaml: idle field 'colour': unknown field",
+        "deadlines.yaml: field 'first_answer_hours': Input should be greater than 0",
+    ]
+    for line in expected:
+        assert line in found, (line, found)
+
+
+def test_routing_prefers_the_district_unit(tmp_path: Path) -> None:
+    import json
+
+    folder = write_pack(tmp_path / "city", "services:\n" + GOOD_SERVICE)
+    (folder / "districts.geojson").write_text(json.dumps({
+        "type": "FeatureCollection",
+        "features": [square("d1", 48.50, 34.80), square("d2", 48.51, 34.80)]}))
+    (folder / "units.yaml").write_text("""\
+units:
+  - {code: citywide, name: شهری, groups: [فنی و عمرانی]}
+  - {code: d2_works, name: منطقه ۲, districts: [d2], services: [asphalt]}
+""")
+    city = load_pack(folder).city
+    assert city.district_at(34.805, 48.505).code == "d1"  # type: ignore[union-attr]
+    assert city.district_at(34.805, 48.515).code == "d2"  # type: ignore[union-attr]
+    assert city.district_at(35.0, 48.0) is None
+    assert city.unit_for("asphalt", "فنی و عمرانی", "d2").code == "d2_works"  # type: ignore[union-attr]
+    assert city.unit_for("asphalt", "فنی و عمرانی", "d1").code == "citywide"  # type: ignore[union-attr]
+    assert city.unit_for("asphalt", "فنی و عمرانی", None).code == "citywide"  # type: ignore[union-attr]
+    assert city.unit_for("trees", "فضای سبز", "d1") is None

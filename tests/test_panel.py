@@ -172,7 +172,8 @@ async def test_ticket_page_operator_sees_contact_and_timeline(app) -> None:
         assert "سطل زباله سر کوچه پر شده است" in page.text
         assert "<svg" in page.text and 'class="pin"' in page.text
         assert "citizen" in page.text  # the filing event on the timeline
-        assert (await c.get("/panel/tickets/99999999")).status_code == 404
+        missing = await c.get("/panel/tickets/99999999")
+        assert missing.status_code == 404 and "خطای ۴۰۴" in missing.text
         assert (await c.get("/panel/tickets/../../etc")).status_code == 404
 
 

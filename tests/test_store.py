@@ -125,3 +125,22 @@ async def test_upgrade_from_the_first_schema_keeps_data(database_url: str) -> No
     assert {"claimed_at", "failed_at"} <= await _columns("outbox_message")
     row = await OutboxMessage.get(chat_id="old")
     assert row.payload == {"text": "سلام"} and row.claimed_at is None
+
+
+async def test_sqlite_commits_in_wal_with_normal_sync(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """WAL + synchronous=NORMAL by default (a process crash loses nothing committed), and a
+    URL that asks for FULL gets FULL."""
+    from tortoise import connections
+
+    from ticket_store.db import close_db, open_db
+
+    for url, expected in ((f"sqlite://{tmp_path / 'a.db'}", 1),
+                          (f"sqlite://{tmp_path / 'b.db'}?synchronous=FULL", 2)):
+        await open_db(url)
+        try:
+            connection = connections.get("default")
+            _, rows = await connection.execute_query("PRAGMA synchronous")
+            _, mode = await connection.execute_query("PRAGMA journal_mode")
+            assert (rows[0][0], mode[0][0]) == (expected, "wal")
+        finally:
+            await close_db()

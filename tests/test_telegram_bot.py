@@ -277,3 +277,77 @@ async def test_a_photos_gps_is_the_reports_location(
     ticket = await Ticket.get(tracking_code=code)
     assert ticket.latitude == pytest.approx(32.6539, abs=1e-4)
     assert ticket.longitude == pytest.approx(51.6660, abs=1e-4)
+
+
+async def test_evidence_photo_then_accept_and_rate_on_telegram(
+        api: FakeBotApi, media_bot: Messengers, dialogue: Dialogue, tmp_path: Path) -> None:
+    """The unit's photo reaches the citizen as an uploaded photo before the question; the
+    citizen's taps close the ticket and rate it."""
+    code = await report(api, TG, 777, "سطل زباله سر کوچه پر شده و بو میده")
+    ticket = await Ticket.get(tracking_code=code)
+    workflow = dialogue.workflow
+    await workflow.assign(ticket, "r1_services", "staff:operator")
+    await workflow.add_evidence(ticket, real_jpeg((200, 90, 20)), "done.jpg", "staff:unit",
+                                tmp_path / "evidence")
+    mark = len(api.calls(TG))
+    await workflow.change_status(ticket, "resolved", "staff:unit", "تخلیه شد")
+    await api.wait_for_sent(TG, lambda c: True, method="sendPhoto", chat_id=777, since=mark,
+                            timeout=15)
+    asked = await reply_with(api, TG, 777, mark, "تخلیه شد")
+    assert buttons(asked) == [f"accept:{code}", f"contest:{code}"]
+    order = [c["method"] for c in api.sent(TG, chat_id=777)][-2:]
+    assert order == ["sendPhoto", "sendMessage"]  # the photo comes before the question
+
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 777, f"accept:{code}")
+    survey = await reply_with(api, TG, 777, mark, "راضی")
+    assert buttons(survey) == [f"rate:{code}:{n}" for n in (1, 2, 3, 4, 5)]
+    mark = len(api.calls(TG))
+    api.push_callback(TG, 777, f"rate:{code}:5")
+    await reply_with(api, TG, 777, mark, "سپاس")
+    await ticket.refresh_from_db()
+    assert (ticket.status, ticket.rating) == ("closed", 5)
+
+
+async def test_voice_note_with_two_photos_files_the_right_service(
+        api: FakeBotApi, media_bot: Messengers, dialogue: Dialogue, voice_note: Path,
+        whisper_dir: Path) -> None:
+    """A spoken report and an album of two photos, as a citizen sends them on Telegram:
+    real Whisper hears it, the citizen taps the service, and one ticket holds all three."""
+    from bots.transcription import TranscriptionWorker
+    from media_ingest.transcribe import Transcriber
+
+    chat = 902
+    api.push_voice(TG, chat, voice_note.read_bytes(), duration=5)
+    api.push_photo(TG, chat, real_jpeg((120, 80, 40)), media_group_id="album-1")
+    api.push_photo(TG, chat, real_jpeg((40, 80, 120)), media_group_id="album-1")
+    for _ in range(150):
+        if await Attachment.filter(chat_id=str(chat)).count() == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert await Attachment.filter(chat_id=str(chat)).count() == 3
+
+    mark = len(api.calls(TG))
+    worker = TranscriptionWorker(dialogue, lambda: Transcriber(str(whisper_dir)),
+                                 on_reply=media_bot.wake)
+    assert await worker.run_once()
+    heard = await reply_with(api, TG, chat, mark, "متن پیام صوتی")
+    assert "svc:fallen_tree" in buttons(heard), heard["params"]["text"]
+
+    mark = len(api.calls(TG))
+    api.push_callback(TG, chat, "svc:fallen_tree")
+    await reply_with(api, TG, chat, mark, "موقعیت")
+    mark = len(api.calls(TG))
+    api.push_location(TG, chat, 34.82, 48.49)
+    await reply_with(api, TG, chat, mark, "ثبت شود")
+    mark = len(api.calls(TG))
+    api.push_callback(TG, chat, "confirm")
+    filed = await reply_with(api, TG, chat, mark, "کد پیگیری")
+    found = CODE.search(filed["params"]["text"])
+    assert found
+    ticket = await Ticket.get(tracking_code=ascii_digits(found.group(0)))
+    assert (ticket.service_code, ticket.urgent, ticket.unit_code) == (
+        "fallen_tree", True, "r1_services")
+    assert ticket.transcript
+    kinds = sorted(await Attachment.filter(ticket=ticket).values_list("kind", flat=True))
+    assert kinds == ["photo", "photo", "voice"]

@@ -14,9 +14,25 @@ from tortoise.migrations.api import migrate
 APP = "peygir"
 
 
+# SQLite in WAL mode with synchronous=NORMAL syncs at checkpoints, not at every commit: a
+# process crash loses nothing committed; a power cut may lose the last moments. It trebles
+# the bot's throughput on a disk with slow fsync (bench/bots.py). Add ?synchronous=FULL to
+# PEYGIR_DATABASE_URL to sync every commit instead.
+SQLITE_DEFAULTS = {"synchronous": "NORMAL"}
+
+
+def with_sqlite_defaults(database_url: str) -> str:
+    if not database_url.startswith("sqlite:"):
+        return database_url
+    base, _, query = database_url.partition("?")
+    given = {part.split("=", 1)[0].lower() for part in query.split("&") if part}
+    extra = [f"{key}={value}" for key, value in SQLITE_DEFAULTS.items() if key not in given]
+    return base + "?" + "&".join(p for p in [query, *extra] if p) if extra else database_url
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": with_sqlite_defaults(database_url)},
         "apps": {
             APP: {
                 "models": ["ticket_store.models"],

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Unanswered means no first answer yet and still waiting in a queue.
 WAITING = (TicketStatus.NEW.value, TicketStatus.ASSIGNED.value)
+CHUNK = 5000  # rows per statement when thousands come due at once
 DIGEST_CODES = 30  # tracking codes listed in one alert; the count says the rest
 
 
@@ -46,8 +47,10 @@ async def escalate(workflow: Workflow, now: datetime) -> list[Fired]:
             ids = await _claim(connection, level, step.to, cutoff, now)
             if not ids:
                 continue
-            tickets = await Ticket.filter(id__in=ids).only(
-                "id", "tracking_code", "unit_code")
+            tickets: list[Ticket] = []
+            for start in range(0, len(ids), CHUNK):  # drivers cap the parameters of a query
+                tickets += await Ticket.filter(id__in=ids[start:start + CHUNK]).only(
+                    "id", "tracking_code", "unit_code")
             await _record(workflow, tickets, step.to, step.after_hours, now)
         fired += [Fired(t.id, level, step.to) for t in tickets]
         log.info("escalation: %d ticket(s) reached the %s after %s h", len(ids), step.to,
@@ -57,19 +60,29 @@ async def escalate(workflow: Workflow, now: datetime) -> list[Fired]:
 
 async def _claim(connection: object, level: int, recipient: str, cutoff: datetime,
                  now: datetime) -> list[int]:
-    marks = store._marks(connection, 5)
+    """Raise the tickets due for this rung to it; returns their ids.
+
+    An ``UPDATE … WHERE escalation_level < level`` is its own lock: a second scanner
+    racing for the same row waits, re-reads it and finds it already raised."""
+    marks = store._marks(connection, 3)
     waiting = ", ".join(f"'{s}'" for s in WAITING)  # constants, not input
     alert, ticket = EscalationAlert._meta.db_table, Ticket._meta.db_table
     rows = await connection.execute_query_dict(  # type: ignore[attr-defined]
-        f"INSERT INTO {alert} (ticket_id, level, recipient, fired_at) "
-        f"SELECT t.id, {marks[0]}, {marks[1]}, {marks[2]} FROM {ticket} t "
-        f"WHERE t.status IN ({waiting}) AND t.first_answer_at IS NULL "
-        f"AND t.created_at <= {marks[3]} AND NOT EXISTS (SELECT 1 FROM {alert} e "
-        f"WHERE e.ticket_id = t.id AND e.level = {marks[4]}) "
-        "ON CONFLICT (ticket_id, level) DO NOTHING RETURNING ticket_id",
-        [level, recipient, now, cutoff, level],
+        f"UPDATE {ticket} SET escalation_level = {marks[0]} "
+        f"WHERE escalation_level < {marks[1]} AND created_at <= {marks[2]} "
+        f"AND status IN ({waiting}) AND first_answer_at IS NULL RETURNING id",
+        [level, level, cutoff],
     )
-    return [row["ticket_id"] for row in rows]
+    ids = [row["id"] for row in rows]
+    if ids:
+        marks = store._marks(connection, 4)
+        # The unique (ticket, level) pair is the second guard: a rung is recorded once.
+        await connection.execute_many(  # type: ignore[attr-defined]
+            f"INSERT INTO {alert} (ticket_id, level, recipient, fired_at) "
+            f"VALUES ({', '.join(marks)}) ON CONFLICT (ticket_id, level) DO NOTHING",
+            [[ticket_id, level, recipient, now] for ticket_id in ids],
+        )
+    return ids
 
 
 async def _record(workflow: Workflow, tickets: list[Ticket], recipient: str, hours: float,
@@ -89,7 +102,7 @@ async def _record(workflow: Workflow, tickets: list[Ticket], recipient: str, hou
         if contact and contact.channel and contact.chat_id:
             by_person[(contact.channel, contact.chat_id, contact.name)].append(
                 ticket.tracking_code)
-    await TicketEvent.bulk_create(events)
+    await TicketEvent.bulk_create(events, batch_size=1000)
     for (channel, chat_id, name), codes in by_person.items():
         listed = "\n".join(f"• {code}" for code in codes[:DIGEST_CODES])
         if len(codes) > DIGEST_CODES:

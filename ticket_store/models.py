@@ -27,6 +27,9 @@ class Standing(StrEnum):
     TRUSTED = "trusted"
 
 
+ESCALATION_DONE = 100  # Ticket.escalation_level of a ticket that no longer escalates
+
+
 class Citizen(Model):
     # Someone who wrote to us on one channel. No identity check: the messenger id is enough.
 
@@ -80,6 +83,9 @@ class Ticket(Model):
     # The citizen agreed that this ticket's unit may see their number and name.
     contact_consent = fields.BooleanField(default=False)
     consent_requested_at = fields.DatetimeField(null=True)
+    # The last escalation rung fired (0 none); ESCALATION_DONE once answered, so the
+    # scheduler's scan reads only tickets that may still need an alert.
+    escalation_level = fields.SmallIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -87,8 +93,11 @@ class Ticket(Model):
         table = "ticket"
         indexes = (
             ("status", "priority", "answer_due"),  # queues
-            ("status", "first_answer_at", "created_at"),  # the escalation scan
+            ("escalation_level", "created_at"),  # the escalation scan
             ("service_code", "status", "latitude"),  # nearby duplicates
+            # Open311's GET requests: a date window, newest first, often one status group.
+            ("created_at",),
+            ("status", "created_at"),
             # The panel's dashboards read a period's tickets from this index alone.
             ("created_at", "status", "answer_due", "first_answer_at", "unit_code", "district",
              "service_code", "rating"),
@@ -113,6 +122,26 @@ class TicketEvent(Model):
 
     class Meta:
         table = "ticket_event"
+        # A ticket's timeline (and Open311's last note for a page of tickets) by ticket.
+        indexes = (("ticket_id", "at"),)
+
+
+class Open311Request(Model):
+    # What an Open311 client sent beside the ticket itself: the token it may poll, its
+    # media_url, and which API key filed it (a fingerprint, never the key). Several may
+    # point at one ticket: a report of the same thing nearby joins the open ticket.
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="open311", on_delete=fields.CASCADE, db_index=True
+    )
+    token = fields.CharField(max_length=32, unique=True)
+    media_url = fields.CharField(max_length=2048, null=True)
+    client = fields.CharField(max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "open311_request"
 
 
 class Attachment(Model):

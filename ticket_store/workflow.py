@@ -21,12 +21,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bots import texts
-from bots.messages import Button, Location, Reply
+from bots.messages import PLAIN_TEXT_CHANNELS, Button, Location, Reply
 from bots.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from ticket_store import store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
+    ESCALATION_DONE,
     Attachment,
     Citizen,
     Standing,
@@ -198,6 +199,7 @@ class Workflow:
         changes: dict[str, object] = {"status": to_status, "updated_at": now, **(extra or {})}
         if to_status in ANSWERS and ticket.first_answer_at is None:
             changes["first_answer_at"] = now
+            changes["escalation_level"] = ESCALATION_DONE
         if to_status == S.IN_PROGRESS and ticket.onsite_at is None:
             changes["onsite_at"] = now
         if to_status == S.RESOLVED:
@@ -245,7 +247,8 @@ class Workflow:
             await self.tell(ticket, self.survey(ticket), followers=False)
 
     def survey(self, ticket: Ticket) -> Reply:
-        stars = tuple(Button(str(n), f"rate:{ticket.tracking_code}:{n}") for n in range(5, 0, -1))
+        # 1 to 5 in order: on a channel without buttons the digit typed is the rating given.
+        stars = tuple(Button(str(n), f"rate:{ticket.tracking_code}:{n}") for n in range(1, 6))
         return Reply(texts.SURVEY.format(code=ticket.tracking_code), (stars,))
 
     async def tell(self, ticket: Ticket, reply: Reply, *, followers: bool = True,
@@ -254,6 +257,11 @@ class Workflow:
         reply = citizen_facing(reply)
         if ticket.channel not in NO_CHAT_CHANNELS:
             await store.enqueue(ticket.channel, ticket.chat_id, reply)
+            if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
+                # No buttons there: the citizen answers the numbered choices with a digit.
+                state = await store.load_state(ticket.channel, ticket.chat_id)
+                state["choices"] = [b.data for row in reply.buttons for b in row]
+                await store.save_state(ticket.channel, ticket.chat_id, state)
         if not followers:
             return
         plain = Reply(reply.text, photos=reply.photos) if owner_only_buttons else reply
@@ -270,7 +278,9 @@ class Workflow:
         async with in_transaction():
             if ticket.first_answer_at is None:
                 ticket.first_answer_at = now
-                await Ticket.filter(id=ticket.id).update(first_answer_at=now)
+                ticket.escalation_level = ESCALATION_DONE
+                await Ticket.filter(id=ticket.id).update(first_answer_at=now,
+                                                         escalation_level=ESCALATION_DONE)
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
                                              note=texts.STAFF_REPLY_NOTE.format(text=text))
             await self.tell(ticket, Reply(texts.STAFF_REPLY.format(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from bots.core import Core
 from bots.messages import IncomingMessage, Location, Reply
 from ticket_store import store
+from ticket_store.models import Attachment
+from web import open311
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,23 @@ def create_app(core: Core) -> FastAPI:
         out: list[dict[str, object]] = []
         for row in await store.pending(CHANNEL, chat):
             if await store.mark_sent(row):
-                out.append(Reply.from_payload(row.payload).to_payload())
+                payload = Reply.from_payload(row.payload).to_payload()
+                # Evidence photos travel as files on disk; the browser gets their URLs.
+                payload["photos"] = [f"/media/{Path(p).name}" for p in payload["photos"]]
+                out.append(payload)
         return out
+
+    @app.get("/media/{name}")
+    async def evidence_photo(name: str) -> FileResponse:
+        """A unit's evidence photo, by its content hash; nothing a citizen sent is served."""
+        sha, _, _ = name.partition(".")
+        if not (len(sha) == 64 and sha.isalnum()):
+            raise HTTPException(404)
+        row = await Attachment.get_or_none(sha256=sha, evidence=True)
+        if row is None or not row.path or not Path(row.path).is_file():
+            raise HTTPException(404)
+        return FileResponse(row.path, media_type=row.mime or "image/jpeg",
+                            headers={"Cache-Control": "private, max-age=86400"})
 
     @app.post("/api/chat/send")
     async def send(body: ChatIn, chat: ChatId) -> ChatOut:
@@ -116,12 +133,17 @@ def create_app(core: Core) -> FastAPI:
             return Response(status_code=400)
         return Response(status_code=await messengers.handle_webhook(channel, body))
 
-    from web.panel import install as install_panel
-
-    install_panel(app, core)
-
     @app.get("/api/chat/poll")
     async def poll(chat: ChatId) -> ChatOut:
         return ChatOut(replies=await deliver(chat))
+
+    from web.eitaa import add_eitaa_routes  # here: it imports ChatIn from this module
+
+    add_eitaa_routes(app, core, templates)
+    open311.install(app)
+    # Last: the panel's error pages hand every other path to the handler installed before.
+    from web.panel import install as install_panel
+
+    install_panel(app, core)
 
     return app

@@ -72,6 +72,11 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='Ticket',
+            name='escalation_level',
+            field=fields.SmallIntField(default=0),
+        ),
+        ops.AddField(
+            model_name='Ticket',
             name='first_answer_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
@@ -111,7 +116,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Ticket',
-            index=Index(fields=['status', 'first_answer_at', 'created_at']),
+            index=Index(fields=['escalation_level', 'created_at']),
         ),
         ops.AddIndex(
             model_name='Ticket',

@@ -30,10 +30,13 @@ def install(app: FastAPI, core: Core) -> None:
     async def _login(request: Request, _: LoginRequired) -> Response:
         return login_redirect(request)
 
+    # Another part of the app (Open311) may have its own error format: its paths keep it.
+    previous = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not request.url.path.startswith(PATH + "/") or exc.status_code < 400:
-            return await http_exception_handler(request, exc)
+            return await previous(request, exc)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 \
             else "صفحه یا درخواستی که خواستید پیدا نشد."
         return render(request, "panel/error.html", {"code": exc.status_code, "detail": detail},

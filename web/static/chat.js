@@ -10,8 +10,22 @@
 (function () {
   "use strict";
 
-  var SEND_URL = "/api/chat/send";
-  var POLL_URL = "/api/chat/poll";
+  // The web chat talks to /api/chat; the Eitaa mini-app (same page) to /api/eitaa.
+  var API = document.body.getAttribute("data-api") || "/api/chat";
+  var SEND_URL = API + "/send";
+  var POLL_URL = API + "/poll";
+  var PHOTO_URL = API + "/photo";
+  // Inside Eitaa: the signed initData goes with every request; the server checks it.
+  var eitaa = window.Eitaa && window.Eitaa.WebApp ? window.Eitaa.WebApp : null;
+  var INIT_DATA = eitaa && typeof eitaa.initData === "string" ? eitaa.initData : "";
+  if (eitaa) {
+    try {
+      if (typeof eitaa.ready === "function") eitaa.ready();
+      if (typeof eitaa.expand === "function") eitaa.expand();
+    } catch (e) {
+      /* an older client without these: carry on */
+    }
+  }
   var POLL_INTERVAL_MS = 15000;
   var SEND_TIMEOUT_MS = 45000;
   var POLL_TIMEOUT_MS = 20000;
@@ -26,6 +40,7 @@
     locationUnsupported: "مرورگر شما امکان ارسال موقعیت مکانی را ندارد؛ لطفاً نشانی را بنویسید.",
     locationDenied: "دسترسی به موقعیت مکانی داده نشد؛ لطفاً نشانی را بنویسید.",
     locationFailed: "موقعیت مکانی پیدا نشد؛ لطفاً دوباره تلاش کنید یا نشانی را بنویسید.",
+    photoSent: "📷 عکس",
   };
 
   var messagesEl = document.getElementById("messages");
@@ -34,6 +49,7 @@
   var textEl = document.getElementById("text");
   var sendEl = document.getElementById("send");
   var locationEl = document.getElementById("location");
+  var photoEl = document.getElementById("photo");
 
   var busy = false; // a send is in flight (blocks double submits)
   var pollInFlight = null; // Promise of the running poll, if any
@@ -131,6 +147,16 @@
   function renderReply(reply) {
     if (!reply || typeof reply !== "object") return;
     var bubble = addBubble("bot", reply.text || "");
+    var photos = Array.isArray(reply.photos) ? reply.photos : [];
+    photos.forEach(function (url) {
+      if (typeof url !== "string" || url.indexOf("/media/") !== 0) return;
+      var img = document.createElement("img");
+      img.className = "evidence";
+      img.src = url;
+      img.alt = "عکس مستندات کار";
+      img.loading = "lazy";
+      bubble.insertBefore(img, bubble.firstChild);
+    });
     var rows = Array.isArray(reply.buttons) ? reply.buttons : [];
     var choices = null;
     rows.forEach(function (row) {
@@ -192,6 +218,11 @@
     }
     options.credentials = "same-origin";
     options.cache = "no-store";
+    if (INIT_DATA) {
+      options.headers = Object.assign({}, options.headers || {}, {
+        "X-Eitaa-Init-Data": INIT_DATA,
+      });
+    }
     return fetch(url, options)
       .then(
         function (resp) {
@@ -407,7 +438,43 @@
     );
   }
 
+  function onPhotoChosen() {
+    var file = photoEl.files && photoEl.files[0];
+    if (!file || busy) return;
+    var caption = textEl.value.trim();
+    var clientId = newClientId();
+    var userBubble = addUserBubble(MSG.photoSent + (caption ? " — " + caption : ""));
+    setBusy(true);
+    var url = PHOTO_URL + "?client_id=" + encodeURIComponent(clientId) +
+      (caption ? "&caption=" + encodeURIComponent(caption) : "");
+    fetchJson(url, {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream", Accept: "application/json" },
+      body: file,
+    }, SEND_TIMEOUT_MS)
+      .then(function (res) {
+        if (res.ok && res.data) {
+          if (caption) {
+            textEl.value = "";
+            autoGrow();
+          }
+          renderReplies(res.data);
+        } else {
+          addErrorBubble(httpErrorText(res));
+        }
+      }, function () {
+        if (userBubble.parentNode) userBubble.parentNode.removeChild(userBubble);
+        addErrorBubble(MSG.network);
+      })
+      .then(function () {
+        photoEl.value = "";
+        setBusy(false);
+      });
+  }
+
   /* ---------- wiring ---------- */
+
+  if (photoEl) photoEl.addEventListener("change", onPhotoChosen);
 
   formEl.addEventListener("submit", function (e) {
     e.preventDefault();

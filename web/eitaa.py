@@ -1,0 +1,112 @@
+"""The Eitaa mini-app: the web chat's page and dialogue, the citizen known by signed initData.
+
+Every API call carries Eitaa's ``initData`` in the ``X-Eitaa-Init-Data`` header and is refused
+(401) unless its signature and ``auth_date`` check out; the chat is the Eitaa user's id. The
+routes answer 404 while ``PEYGIR_EITAA_TOKEN`` is not set.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Annotated
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from bots.core import Core
+from bots.dialogue import MAX_DOWNLOAD
+from bots.eitaa_push import take_for_app
+from bots.messages import Attachment, IncomingMessage, Location
+from channels.eitaa import CHANNEL, EitaaUser, InitDataError, verify_init_data
+from media_ingest.images import exif_location
+from media_ingest.intake import check, store_by_hash
+from media_ingest.probe import MediaError
+from web.app import ChatIn
+
+log = logging.getLogger(__name__)
+
+REFUSED = "ورود شما تأیید نشد؛ لطفاً برنامک را از داخل ایتا دوباره باز کنید."
+# Module level: with postponed annotations FastAPI resolves them in the module's namespace.
+InitData = Annotated[str | None, Header()]  # the X-Eitaa-Init-Data header
+TOO_BIG = "حجم عکس بیشتر از حد مجاز است؛ لطفاً عکس کوچک‌تری بفرستید."
+
+
+def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> None:
+    settings = core.settings
+
+    def token() -> str:
+        if settings.eitaa_token is None:
+            raise HTTPException(404)
+        return settings.eitaa_token.get_secret_value()
+
+    def citizen(init_data: str | None) -> EitaaUser:
+        try:
+            return verify_init_data(init_data or "", token(), settings.eitaa_max_age)
+        except InitDataError as refused:
+            log.info("eitaa: initData refused: %s", refused)
+            raise HTTPException(401, REFUSED) from refused
+
+    async def replies(chat: str) -> dict[str, object]:
+        return {"replies": [r.to_payload() for r in await take_for_app(chat)]}
+
+    @app.get("/eitaa", response_class=HTMLResponse)
+    async def eitaa_page(request: Request) -> HTMLResponse:
+        token()
+        return templates.TemplateResponse(request, "chat.html", {
+            "api_base": "/api/eitaa", "sdk_url": settings.eitaa_sdk_url, "upload": True,
+            "title": "پیگیر در ایتا — سامانه ۱۳۷ شهرداری"})
+
+    @app.post("/api/eitaa/send")
+    async def eitaa_send(body: ChatIn, x_eitaa_init_data: InitData = None) -> dict[str, object]:
+        user = citizen(x_eitaa_init_data)
+        if body.text is None and body.callback is None and body.location is None:
+            raise HTTPException(422, "پیام خالی است.")
+        await core.dialogue.handle(IncomingMessage(
+            channel=CHANNEL, chat_id=user.id, user_id=user.id, message_id=body.client_id,
+            dedup_key=f"{CHANNEL}:{user.id}:{body.client_id}", text=body.text or "",
+            callback_data=body.callback,
+            location=Location(body.location.lat, body.location.lon) if body.location else None,
+        ))
+        return await replies(user.id)
+
+    @app.get("/api/eitaa/poll")
+    async def eitaa_poll(x_eitaa_init_data: InitData = None) -> dict[str, object]:
+        return await replies(citizen(x_eitaa_init_data).id)
+
+    @app.post("/api/eitaa/photo")
+    async def eitaa_photo(
+        request: Request,
+        client_id: Annotated[str, Query(min_length=1, max_length=64,
+                                        pattern=r"^[A-Za-z0-9_\-]+$")],
+        caption: Annotated[str, Query(max_length=4000)] = "",
+        x_eitaa_init_data: InitData = None,
+    ) -> dict[str, object]:
+        """One photo as the request body (no multipart: the page sends the file as it is)."""
+        user = citizen(x_eitaa_init_data)
+        if int(request.headers.get("Content-Length") or 0) > MAX_DOWNLOAD:
+            raise HTTPException(413, TOO_BIG)
+        item = Attachment("photo", f"eitaa-upload:{client_id}",
+                          request.headers.get("Content-Type"))
+        with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_DOWNLOAD:
+                    raise HTTPException(413, TOO_BIG)
+                tmp.write(chunk)
+            tmp.flush()
+            try:
+                checked = check(tmp.name, "photo")
+            except MediaError as bad:
+                item = Attachment("photo", item.file_ref, item.mime, size, problem=bad.message)
+            else:
+                kept = store_by_hash(tmp.name, settings.media_dir, ext=checked.extension)
+                item = Attachment("photo", item.file_ref, item.mime, size, path=str(kept),
+                                  location_hint=exif_location(kept))
+        await core.dialogue.handle(IncomingMessage(
+            channel=CHANNEL, chat_id=user.id, user_id=user.id, message_id=client_id,
+            dedup_key=f"{CHANNEL}:{user.id}:{client_id}", text=caption, attachments=(item,),
+        ))
+        return await replies(user.id)

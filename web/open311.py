@@ -1,0 +1,315 @@
+"""Open311 GeoReport v2 under ``/open311/v2/``: services, service requests and tokens.
+
+Every resource is served as ``.xml`` (the spec's required format) and ``.json`` from the same
+Python value. Errors are the spec's list of ``{code, description}``: 403 for a missing or
+wrong ``api_key``, 404 for an unknown id or path, 400 for anything else wrong with a request.
+Nothing that identifies a citizen is ever returned.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bots.core import Core
+from bots.persian import to_persian_digits
+from config.pack import Service
+from ticket_store import open311 as tickets
+from ticket_store.deadlines import Deadlines
+from web.open311_format import Format, format_of_path, render, render_errors
+from web.open311_input import TRACKING_CODE, Problems, parse_filters, parse_post
+
+PREFIX = "/open311/v2"
+MAX_BODY = 64 * 1024  # bytes of form body; a service request is a few hundred
+MAX_FIELDS = 200
+FORM = "application/x-www-form-urlencoded"
+
+
+class Open311Error(Exception):
+    def __init__(self, status_code: int, descriptions: Sequence[str]) -> None:
+        super().__init__(status_code, descriptions)
+        self.status_code = status_code
+        self.descriptions = list(descriptions)
+
+
+# -- dependencies ---------------------------------------------------------------------------
+def get_core(request: Request) -> Core:
+    return request.app.state.core  # type: ignore[no-any-return]
+
+
+def response_format(
+    response_format: Annotated[str, Path(json_schema_extra={"enum": ["json", "xml"]})],
+) -> Format:
+    try:
+        return Format(response_format.lower())
+    except ValueError:
+        raise Open311Error(400, ["response format: must be json or xml"]) from None
+
+
+async def submitted_fields(request: Request) -> dict[str, str]:
+    """A POST's fields: the query string and an ``application/x-www-form-urlencoded`` body
+    (the spec's encoding; the body wins). Read by hand so every failure is a spec error."""
+    fields = dict(request.query_params)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Open311Error(400, [f"request body: larger than {MAX_BODY} bytes"])
+    if not body:
+        return fields
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        raise Open311Error(400, [f"request body: send the fields as {FORM}"])
+    try:
+        text = bytes(body).decode("utf-8")
+        fields.update(parse_qsl(text, keep_blank_values=True, errors="strict",
+                                max_num_fields=MAX_FIELDS))
+    except ValueError:  # bad UTF-8, bad percent-escapes, too many fields
+        raise Open311Error(400, ["request body: not UTF-8 form fields"]) from None
+    return fields
+
+
+def api_client(fields: Annotated[dict[str, str], Depends(submitted_fields)],
+               core: Annotated[Core, Depends(get_core)]) -> str:
+    """The fingerprint of a valid ``api_key`` (one of ``PEYGIR_OPEN311_KEYS``); else 403."""
+    given = fields.get("api_key", "").strip().encode()
+    for key in core.settings.open311_key_list:
+        if given and secrets.compare_digest(given, key.encode()):
+            return tickets.fingerprint(key)
+    raise Open311Error(403, ["api_key: missing or not valid"])
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+FormatDep = Annotated[Format, Depends(response_format)]
+
+
+# -- views ----------------------------------------------------------------------------------
+def _iso(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def _hours(span: timedelta) -> str:
+    return to_persian_digits(f"{span.total_seconds() / 3600:g}")
+
+
+DUPLICATE_NOTICE = "گزارشی مشابه در همین نزدیکی پیش‌تر ثبت شده بود؛ این گزارش به آن پیوست."
+
+
+def service_notice(urgent: bool, deadlines: Deadlines) -> str:
+    if urgent:
+        return (f"فوری: حضور گروه اجرایی در محل تا {_hours(deadlines.urgent_onsite)} ساعت و "
+                f"پاسخ نهایی تا {_hours(deadlines.urgent_answer)} ساعت پس از ثبت")
+    return f"نخستین پاسخ تا {_hours(deadlines.first_answer)} ساعت پس از ثبت"
+
+
+def service_view(service: Service) -> dict[str, Any]:
+    return {
+        "service_code": service.service_code, "service_name": service.service_name,
+        "description": service.description or None, "metadata": service.metadata,
+        "type": service.type, "keywords": ", ".join(service.keywords) or None,
+        "group": service.group,
+    }
+
+
+def request_view(found: tickets.Found, core: Core) -> dict[str, Any]:
+    row, zone = found.ticket, ZoneInfo(core.settings.timezone)
+    service = core.pack.service_by_code.get(row["service_code"])
+    unit = core.pack.city.unit_by_code.get(row["unit_code"]) if row["unit_code"] else None
+    return {
+        "service_request_id": row["tracking_code"],
+        "status": tickets.open311_status(row["status"]),
+        "status_notes": found.note,
+        "service_name": service.service_name if service else None,
+        "service_code": row["service_code"],
+        # Citizens who wrote to a chat did not publish their words; an Open311 client did.
+        "description": (row["description"] or None) if row["channel"] == tickets.CHANNEL
+        else None,
+        "agency_responsible": unit.name if unit else None,
+        "service_notice": service_notice(row["urgent"], core.workflow.deadlines),
+        "requested_datetime": _iso(row["created_at"], zone),
+        "updated_datetime": _iso(row["updated_at"], zone),
+        "expected_datetime": _iso(row["answer_due"], zone),
+        "address": row["address"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": row["latitude"],
+        "long": row["longitude"],
+        "media_url": found.media_url,
+    }
+
+
+def _requests(fmt: Format, rows: list[dict[str, Any]]) -> Response:
+    return render(fmt, "service_requests", "request", rows)
+
+
+# -- endpoints ------------------------------------------------------------------------------
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+
+
+@router.get("/services.{response_format}", summary="Service types")
+async def services(fmt: FormatDep, core: CoreDep) -> Response:
+    # Referrals (ext_ codes) are other bodies' duties: the city takes no requests for them.
+    listed = [service_view(s) for s in core.pack.services if not s.is_referral]
+    return render(fmt, "services", "service", listed)
+
+
+@router.get("/services/{service_code}.{response_format}", summary="Service definition")
+async def service_definition(service_code: str, fmt: FormatDep, core: CoreDep) -> Response:
+    service = core.pack.service_by_code.get(service_code)
+    if service is None or service.is_referral:
+        raise Open311Error(404, [f"service_code: unknown service '{service_code[:64]}'"])
+    # The pack defines no attributes, so the definition is the code and an empty list.
+    body = {"service_code": service.service_code, "attributes": []}
+    return render(fmt, "service_definition", "attribute", body,
+                  item_tags={"attributes": "attribute"})
+
+
+def _filter(description: str, **schema: Any) -> Any:
+    # Declared as plain strings so that FastAPI never answers 422: parse_filters checks them.
+    return Query(description=description, json_schema_extra=schema or None)
+
+
+@router.get("/requests.{response_format}", summary="Service requests")
+async def list_requests(
+    fmt: FormatDep, core: CoreDep,
+    service_request_id: Annotated[str | None, _filter(
+        "Comma-delimited ids; overrides every other filter")] = None,
+    service_code: Annotated[str | None, _filter("Comma-delimited service codes")] = None,
+    start_date: Annotated[str | None, _filter("ISO 8601 with a time zone",
+                                              format="date-time")] = None,
+    end_date: Annotated[str | None, _filter("ISO 8601 with a time zone",
+                                            format="date-time")] = None,
+    status: Annotated[str | None, _filter("open, closed, or both comma-delimited",
+                                          enum=["open", "closed"])] = None,
+) -> Response:
+    given = {"service_request_id": service_request_id, "service_code": service_code,
+             "start_date": start_date, "end_date": end_date, "status": status}
+    filters = {name: value for name, value in given.items() if value is not None}
+    query = parse_filters(filters, core.pack, datetime.now(UTC))
+    if isinstance(query, Problems):
+        raise Open311Error(400, query)
+    found = await tickets.find_requests(query)
+    return _requests(fmt, [request_view(item, core) for item in found])
+
+
+POST_FORM: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {FORM: {"schema": {
+        "type": "object", "required": ["api_key", "service_code"],
+        "properties": {
+            "api_key": {"type": "string"}, "jurisdiction_id": {"type": "string"},
+            "service_code": {"type": "string"},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "long": {"type": "number", "minimum": -180, "maximum": 180},
+            "address_id": {"type": "string"},
+            "email": {"type": "string"}, "device_id": {"type": "string"},
+            "account_id": {"type": "string"}, "first_name": {"type": "string"},
+            "last_name": {"type": "string"}, "phone": {"type": "string"},
+            "address_string": {"type": "string", "maxLength": 512},
+            "description": {"type": "string", "maxLength": 4000},
+            "media_url": {"type": "string", "format": "uri"},
+        },
+    }}}},
+}
+
+
+@router.post("/requests.{response_format}", summary="Create a service request",
+             openapi_extra=POST_FORM)
+async def create_request(
+    fmt: FormatDep, core: CoreDep,
+    client: Annotated[str, Depends(api_client)],
+    fields: Annotated[dict[str, str], Depends(submitted_fields)],
+) -> Response:
+    posted = parse_post(fields, core.pack)
+    if isinstance(posted, Problems):
+        raise Open311Error(400, posted)
+    draft = tickets.Open311Draft(
+        client=client,
+        submitter=tickets.submitter_id(client, posted.phone, posted.email, posted.device_id),
+        service_code=posted.service_code, description=posted.description,
+        urgent=posted.urgent, location=posted.location, address=posted.address,
+        media_url=posted.media_url, phone=posted.phone,
+    )
+    filed, extra = await tickets.file_request(draft, core.workflow)
+    notice = (DUPLICATE_NOTICE if filed.duplicate
+              else service_notice(filed.ticket.urgent, core.workflow.deadlines))
+    body = [{"service_request_id": filed.ticket.tracking_code, "token": extra.token,
+             "service_notice": notice}]
+    return _requests(fmt, body)
+
+
+async def _one_request(service_request_id: str, fmt: Format, core: Core) -> Response:
+    found = (await tickets.find_request(service_request_id)
+             if TRACKING_CODE.match(service_request_id) else None)
+    if found is None:
+        raise Open311Error(404, [f"service_request_id: unknown request "
+                                 f"'{service_request_id[:20]}'"])
+    return _requests(fmt, [request_view(found, core)])
+
+
+@router.get("/requests/{service_request_id}.{response_format}", summary="One service request")
+async def one_request(service_request_id: str, fmt: FormatDep, core: CoreDep) -> Response:
+    return await _one_request(service_request_id, fmt, core)
+
+
+# The spec's swagger file spells this path in the singular; serve both.
+@router.get("/request/{service_request_id}.{response_format}", include_in_schema=False)
+async def one_request_singular(service_request_id: str, fmt: FormatDep, core: CoreDep
+                               ) -> Response:
+    return await _one_request(service_request_id, fmt, core)
+
+
+@router.get("/tokens/{token}.{response_format}", summary="Service request id from a token")
+async def token(token: str, fmt: FormatDep) -> Response:
+    code = await tickets.tracking_code_for_token(token) if token.isalnum() and len(
+        token) <= 32 else None
+    if code is None:
+        raise Open311Error(404, [f"token: unknown token '{token[:32]}'"])
+    return _requests(fmt, [{"service_request_id": code, "token": token}])
+
+
+# -- wiring ---------------------------------------------------------------------------------
+def install(app: FastAPI) -> None:
+    """Mount the router; errors under the prefix become the spec's error list."""
+    app.include_router(router)
+
+    def ours(request: Request) -> bool:
+        return request.url.path.startswith(PREFIX + "/")
+
+    async def on_open311_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Open311Error)
+        return render_errors(format_of_path(request.url.path), exc.status_code,
+                             exc.descriptions)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not ours(request):
+            return await request_validation_exception_handler(request, exc)
+        described = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                     for e in exc.errors()]
+        return render_errors(format_of_path(request.url.path), 400, described)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not ours(request):
+            return await http_exception_handler(request, exc)
+        return render_errors(format_of_path(request.url.path), exc.status_code,
+                             [str(exc.detail)])
+
+    app.add_exception_handler(Open311Error, on_open311_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
