@@ -333,3 +333,22 @@ async def test_dashboard_lists_escalation_alerts(app) -> None:
         html = (await c.get("/panel/dashboard")).text
         assert f"/panel/tickets/{waiting.tracking_code}" in html
         assert f"/panel/tickets/{elsewhere.tracking_code}" not in html
+
+
+async def test_ticket_page_shows_duplicates(app) -> None:
+    from bots.messages import Location
+    from ticket_store import store
+    from ticket_store.models import Citizen
+
+    workflow = app.state.core.workflow
+    first_citizen, _ = await Citizen.get_or_create(channel="memory", user_id="a")
+    second_citizen, _ = await Citizen.get_or_create(channel="telegram", user_id="b")
+    draft = store.NewTicket("asphalt", "چاله بزرگ", False, location=Location(34.82, 48.49))
+    first = await workflow.file_report(first_citizen, "memory", "a", draft)
+    again = store.NewTicket("asphalt", "همان چاله دوباره", False,
+                            location=Location(34.8201, 48.4901))
+    second = await workflow.file_report(second_citizen, "telegram", "b", again)
+    assert second.duplicate and second.ticket.id == first.ticket.id
+    async with signed_in(app, "op", "operator") as c:
+        html = (await c.get(f"/panel/tickets/{first.ticket.tracking_code}")).text
+        assert 'id="duplicates"' in html and "همان چاله دوباره" in html

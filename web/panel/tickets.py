@@ -16,7 +16,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent
+from bots.persian import CHANNEL_LABELS
+from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent, TicketFollower
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
@@ -86,14 +87,10 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
     core = core_of(request)
     attachments = await Attachment.filter(ticket=ticket).order_by("id")
     events = await TicketEvent.filter(ticket=ticket).order_by("at", "id")
-    duplicates: list[Ticket] = []
-    original = None
-    if queries.has("duplicate_of"):
-        duplicates = await queries.scope(staff.user, Ticket.filter(duplicate_of_id=ticket.id)) \
-            .order_by("created_at").limit(50)
-        if ticket.duplicate_of_id:
-            original = await queries.scope(staff.user,
-                                           Ticket.filter(id=ticket.duplicate_of_id)).first()
+    # The same problem reported again nearby: the later chats follow this ticket (their words
+    # are on the timeline); which chats they are stays private.
+    followers = await TicketFollower.filter(ticket=ticket).order_by("created_at") \
+        .limit(100).values("channel", "created_at")
     point = (ticket.latitude, ticket.longitude) if ticket.latitude is not None \
         and ticket.longitude is not None else None
     areas = areas_of(core.pack.city.districts)
@@ -108,8 +105,8 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         "district": getattr(ticket, "district", None),
         "attachments": attachments,
         "events": events,
-        "duplicates": duplicates,
-        "original": original,
+        "followers": followers,
+        "channels": CHANNEL_LABELS,
         "contact": await _contact(request, staff, ticket),
         "consent": getattr(ticket, "contact_consent", None),
         "map": district_map(areas, point, getattr(ticket, "district", None)),
