@@ -1,4 +1,4 @@
-"""The ``peygir`` command: serve, classify, pack check."""
+"""The ``peygir`` command: serve, classify, transcribe, pack check, users."""
 
 from __future__ import annotations
 
@@ -117,6 +117,60 @@ def _whisper_assemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _users(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from config.settings import Settings
+    from ticket_store import staff
+    from ticket_store.db import close_db, open_db
+    from ticket_store.models import StaffUser
+
+    async def run() -> int:
+        await open_db(Settings().database_url)
+        try:
+            if args.users_command == "add":
+                user = await staff.add_user(args.username, _read_password(args), args.role,
+                                            unit_code=args.unit, full_name=args.name or "")
+                print(f"user {user.username} ({user.role}"
+                      + (f", unit {user.unit_code}" if user.unit_code else "") + ") added")
+            elif args.users_command == "passwd":
+                await staff.set_password(args.username, _read_password(args))
+                print(f"password of {args.username} changed; their sessions are closed")
+            elif args.users_command in ("disable", "enable"):
+                active = args.users_command == "enable"
+                if not await StaffUser.filter(username=args.username).update(active=active):
+                    raise staff.StaffError(f"no user {args.username!r}")
+                if not active:
+                    from ticket_store.models import StaffSession
+
+                    await StaffSession.filter(user__username=args.username).delete()
+                print(f"{args.username} {'enabled' if active else 'disabled'}")
+            else:
+                for user in await StaffUser.all().order_by("username"):
+                    print(f"{user.username}\t{user.role}\t{user.unit_code or '-'}\t"
+                          f"{'active' if user.active else 'disabled'}\t{user.full_name}")
+            return 0
+        finally:
+            await close_db()
+
+    try:
+        return asyncio.run(run())
+    except ValueError as exc:  # StaffError and a password typed differently twice
+        print(f"peygir: {exc}", file=sys.stderr)
+        return 2
+
+
 def _citizen_standing(args: argparse.Namespace) -> int:
     """Flag a citizen as a volunteer (همیار شهرداری) or trusted reporter (شهربان)."""
     import asyncio
@@ -172,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     assemble.add_argument("dir", help="folder to write the model into")
     assemble.set_defaults(func=_whisper_assemble)
+
+    users = commands.add_parser("users", help="staff panel accounts")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    add = users_commands.add_parser("add", help="add a staff user (asks for the password)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["operator", "unit", "manager", "admin"])
+    add.add_argument("--unit", help="the unit's code (role unit only)")
+    add.add_argument("--name", help="full name, as the panel shows it")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of stdin")
+    add.set_defaults(func=_users)
+    passwd = users_commands.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(func=_users)
+    for name in ("disable", "enable"):
+        toggle = users_commands.add_parser(name, help=f"{name} a user")
+        toggle.add_argument("username")
+        toggle.set_defaults(func=_users)
+    users_commands.add_parser("list", help="list staff users").set_defaults(func=_users)
 
     pack = commands.add_parser("pack", help="city pack tools")
     pack_commands = pack.add_subparsers(dest="pack_command", required=True)

@@ -45,10 +45,13 @@ class Settings(BaseSettings):
     eitaa_sdk_url: str = "https://developer.eitaa.com/eitaa-web-app.js"
     eitaa_max_age: int = Field(86400, ge=60)  # seconds an initData stays acceptable
     eitaa_push_after: float = Field(20.0, ge=0.0)  # a reply unseen in the mini-app this long
+    # The staff panel's cookies carry `Secure` when the request came over TLS; set this to
+    # true (always) or false (never) to override, e.g. behind a proxy that hides the scheme.
+    panel_secure_cookies: bool | None = None
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
-        "eitaa_token", "webhook_secret", mode="before",
+        "eitaa_token", "webhook_secret", "panel_secure_cookies", mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:

@@ -98,6 +98,12 @@ class Ticket(Model):
             # Open311's GET requests: a date window, newest first, often one status group.
             ("created_at",),
             ("status", "created_at"),
+            # The panel's dashboards read a period's tickets from this index alone.
+            ("created_at", "status", "answer_due", "first_answer_at", "unit_code", "district",
+             "service_code", "rating"),
+            ("resolved_at",),  # weekly trends
+            ("closed_at",),  # unit scores, by month
+            ("unit_code", "status", "priority", "answer_due"),  # a unit's queue
         )
 
 
@@ -268,3 +274,58 @@ class EscalationAlert(Model):
     class Meta:
         table = "escalation_alert"
         unique_together = (("ticket", "level"),)
+
+
+class StaffRole(StrEnum):
+    OPERATOR = "operator"  # the 137 centre: places, assigns and answers tickets
+    UNIT = "unit"  # an executive unit: acts on its own tickets only
+    MANAGER = "manager"  # deadlines, hotspots, scores, the budget export
+    ADMIN = "admin"
+
+
+class StaffUser(Model):
+    # Someone who works in the panel. Passwords are argon2id hashes, never stored in clear.
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    full_name = fields.CharField(max_length=128, default="")
+    password_hash = fields.CharField(max_length=256)
+    role = fields.CharEnumField(StaffRole, max_length=16)
+    unit_code = fields.CharField(max_length=64, null=True)  # for role "unit"
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff_user"
+
+
+class StaffSession(Model):
+    # A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here,
+    # with the CSRF token every form of that session must carry.
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[StaffUser] = fields.ForeignKeyField(
+        "peygir.StaffUser", related_name="sessions", on_delete=fields.CASCADE
+    )
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff_session"
+
+
+class LoginAttempt(Model):
+    # Every sign-in attempt, for throttling guessers by user name and by address.
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64)
+    ip = fields.CharField(max_length=64)
+    ok = fields.BooleanField()
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "login_attempt"
+        indexes = (("username", "at"), ("ip", "at"))

@@ -1,4 +1,4 @@
-"""The web app: the no-token web chat at ``/`` and its JSON API."""
+"""The web app: the no-token web chat at ``/``, its JSON API, and the staff panel at ``/panel``."""
 
 from __future__ import annotations
 
@@ -141,5 +141,9 @@ def create_app(core: Core) -> FastAPI:
 
     add_eitaa_routes(app, core, templates)
     open311.install(app)
+    # Last: the panel's error pages hand every other path to the handler installed before.
+    from web.panel import install as install_panel
+
+    install_panel(app, core)
 
     return app

@@ -1,0 +1,156 @@
+"""Staff accounts: argon2id passwords, database-held sessions, sign-in throttling, audit names.
+
+The panel's cookie carries a random token; the database keeps only its SHA-256, so a leaked
+database backup signs nobody in. Each session has its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ticket_store.models import LoginAttempt, StaffRole, StaffSession, StaffUser
+
+# argon2id with the library's defaults (RFC 9106 "low memory" profile: 64 MiB, 3 passes).
+_hasher = PasswordHasher()
+# Verified against when the user name is unknown, so both cases take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.\-]{2,64}$")
+MIN_PASSWORD = 10
+
+SESSION_IDLE = timedelta(hours=8)
+SESSION_MAX = timedelta(hours=12)
+
+# Throttling: failures counted over a sliding window.
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_IP = 30
+
+
+class StaffError(ValueError):
+    pass
+
+
+def actor_name(user: StaffUser) -> str:
+    """How a staff member appears on a ticket's timeline."""
+    return f"staff:{user.username}"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def add_user(username: str, password: str, role: StaffRole | str,
+                   unit_code: str | None = None, full_name: str = "") -> StaffUser:
+    username = username.strip().lower()
+    role = StaffRole(role)
+    if not USERNAME_RE.match(username):
+        raise StaffError("user name: 2–64 of a–z, 0–9, '.', '_' and '-'")
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    if role is StaffRole.UNIT and not unit_code:
+        raise StaffError("a unit user needs --unit (the unit's code)")
+    if role is not StaffRole.UNIT and unit_code:
+        raise StaffError("only unit users belong to a unit")
+    if await StaffUser.exists(username=username):
+        raise StaffError(f"user {username!r} exists already")
+    return await StaffUser.create(username=username, password_hash=hash_password(password),
+                                  role=role, unit_code=unit_code, full_name=full_name)
+
+
+async def set_password(username: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    user = await StaffUser.get_or_none(username=username.strip().lower())
+    if user is None:
+        raise StaffError(f"no user {username!r}")
+    user.password_hash = hash_password(password)
+    await user.save(update_fields=["password_hash"])
+    await StaffSession.filter(user=user).delete()  # a new password signs everyone out
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: StaffUser | None
+    throttled: bool = False
+
+
+async def throttled(username: str, ip: str, now: datetime) -> bool:
+    since = now - THROTTLE_WINDOW
+    if await LoginAttempt.filter(username=username, ok=False, at__gte=since).count() \
+            >= MAX_FAILURES_PER_USER:
+        return True
+    return await LoginAttempt.filter(ip=ip, ok=False, at__gte=since).count() \
+        >= MAX_FAILURES_PER_IP
+
+
+async def authenticate(username: str, password: str, ip: str,
+                       now: datetime | None = None) -> SignIn:
+    """Check a password, refusing while the name or the address has failed too often."""
+    now = now or datetime.now(UTC)
+    username = username.strip().lower()[:64]
+    ip = ip[:64]
+    if await throttled(username, ip, now):
+        await LoginAttempt.create(username=username, ip=ip, ok=False, at=now)
+        return SignIn(None, throttled=True)
+    user = await StaffUser.get_or_none(username=username, active=True)
+    ok = _verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    await LoginAttempt.create(username=username, ip=ip, ok=ok, at=now)
+    if not ok or user is None:
+        return SignIn(None)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        await user.save(update_fields=["password_hash"])
+    return SignIn(user)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(user: StaffUser, now: datetime | None = None) -> tuple[str, StaffSession]:
+    """A new session; returns the cookie's token (shown once, never stored) and the row."""
+    now = now or datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    session = await StaffSession.create(
+        token_hash=_digest(token), user=user, csrf_token=secrets.token_urlsafe(32),
+        last_seen=now, expires_at=now + SESSION_MAX,
+    )
+    return token, session
+
+
+async def session_for(token: str | None, now: datetime | None = None) -> StaffSession | None:
+    """The live session a cookie names, with its (active) user; None when expired or unknown."""
+    if not token or len(token) > 128:
+        return None
+    now = now or datetime.now(UTC)
+    session = await StaffSession.get_or_none(token_hash=_digest(token)).select_related("user")
+    if session is None:
+        return None
+    if session.expires_at <= now or session.last_seen + SESSION_IDLE <= now \
+            or not session.user.active:
+        await session.delete()
+        return None
+    if now - session.last_seen > timedelta(minutes=1):  # one write a minute, not per request
+        session.last_seen = now
+        await session.save(update_fields=["last_seen"])
+    return session
+
+
+async def close_session(token: str | None) -> None:
+    if token:
+        await StaffSession.filter(token_hash=_digest(token)).delete()

@@ -1,0 +1,52 @@
+"""The staff panel, mounted under ``/panel``: accounts, queues, tickets, dashboards, export.
+
+Server-rendered Jinja2 pages (``web/templates/panel``), htmx where a page updates in place,
+a Persian font and htmx vendored in ``web/static`` — nothing fetched at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bots.core import Core
+from web.panel import auth, dashboards, export, queues, tickets
+from web.panel.common import make_templates, render
+from web.panel.security import HEADERS, PATH, LoginRequired, login_redirect
+
+
+def install(app: FastAPI, core: Core) -> None:
+    app.state.panel_templates = make_templates(core.settings.timezone)
+    app.state.panel_secure_cookies = core.settings.panel_secure_cookies
+    router = APIRouter(prefix=PATH)
+    for module in (auth, queues, tickets, dashboards, export):
+        router.include_router(module.router)
+    app.include_router(router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> Response:
+        return login_redirect(request)
+
+    # Another part of the app (Open311) may have its own error format: its paths keep it.
+    previous = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith(PATH + "/") or exc.status_code < 400:
+            return await previous(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 \
+            else "صفحه یا درخواستی که خواستید پیدا نشد."
+        return render(request, "panel/error.html", {"code": exc.status_code, "detail": detail},
+                      status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def _headers(request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith(PATH):
+            for name, value in HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,311 @@
+"""The panel's reads: queues (filtered, sorted, paginated in SQL), who may see which ticket,
+dashboard figures aggregated in SQL (SQLite and PostgreSQL alike), the budget export.
+
+Fields the ticket workflow adds (unit, district, priority, first answer, resolution time,
+rating) are used when the model has them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise import connections
+
+from ticket_store.models import StaffRole, StaffUser, Ticket
+from web.panel.fmt import DONE_STATUSES, OPEN_STATUSES
+
+TICKET_FIELDS = set(Ticket._meta.fields_map)
+TABLE = Ticket._meta.db_table
+PER_PAGE = 50
+
+
+def has(name: str) -> bool:
+    return name in TICKET_FIELDS
+
+
+# -- who sees what ---------------------------------------------------------------------------
+def scope(user: StaffUser, query: Any) -> Any:
+    """A unit sees only the tickets assigned to it; the 137 centre and managers see all."""
+    if user.role == StaffRole.UNIT:
+        if not has("unit_code"):
+            return query.filter(id=-1)
+        return query.filter(unit_code=user.unit_code)
+    return query
+
+
+async def ticket_for(user: StaffUser, tracking_code: str) -> Ticket | None:
+    if not (tracking_code.isascii() and tracking_code.isdigit() and len(tracking_code) == 8):
+        return None
+    return await scope(user, Ticket.filter(tracking_code=tracking_code)).first()
+
+
+# -- queues ----------------------------------------------------------------------------------
+@dataclass
+class QueueFilter:
+    state: str = "open"  # open, late, all, or one status
+    service: str = ""
+    unit: str = ""
+    district: str = ""
+    page: int = 1
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        values = {"state": self.state, "service": self.service, "unit": self.unit,
+                  "district": self.district, "page": self.page} | changes
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+@dataclass
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    filters: QueueFilter = field(default_factory=QueueFilter)
+
+
+QUEUE_COLUMNS = ["id", "tracking_code", "service_code", "status", "urgent", "onsite_due",
+                 "answer_due", "created_at", "address"] + [
+    name for name in ("unit_code", "district", "priority", "duplicate_count") if has(name)]
+
+
+async def queue(user: StaffUser, filters: QueueFilter, now: datetime,
+                per_page: int = PER_PAGE) -> QueuePage:
+    query = scope(user, Ticket.all())
+    if filters.state == "open":
+        query = query.filter(status__in=OPEN_STATUSES)
+    elif filters.state == "late":
+        query = query.filter(status__in=OPEN_STATUSES, answer_due__lt=now)
+    elif filters.state != "all":
+        query = query.filter(status=filters.state)
+    if filters.service:
+        query = query.filter(service_code=filters.service)
+    if filters.unit and has("unit_code") and user.role != StaffRole.UNIT:
+        query = query.filter(unit_code=filters.unit)
+    if filters.district and has("district"):
+        query = query.filter(district=filters.district)
+    total = await query.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, filters.page), pages)
+    # Most pressing first: priority (urgent 2, a trusted citizen 1), then the deadline.
+    # The page's ids come from the (status, priority, answer_due) index alone; only those
+    # rows are read.
+    ids = await query.order_by("-priority", "answer_due", "id") \
+        .offset((page - 1) * per_page).limit(per_page).values_list("id", flat=True)
+    by_id = {row["id"]: row for row in await Ticket.filter(id__in=ids).values(*QUEUE_COLUMNS)}
+    rows = [by_id[i] for i in ids if i in by_id]
+    filters.page = page
+    return QueuePage(rows, total, page, pages, filters)
+
+
+# -- dashboards ------------------------------------------------------------------------------
+def _dialect() -> str:
+    return connections.get("default").capabilities.dialect
+
+
+class _Params:
+    """Collects query parameters and writes placeholders in the connection's own style."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.postgres = _dialect() == "postgres"
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self.postgres else "?"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        if self.postgres:
+            return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+async def _rows(sql: str, params: _Params) -> list[dict[str, Any]]:
+    return await connections.get("default").execute_query_dict(sql, params.values)
+
+
+def _in(statuses: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"  # constants, never user input
+
+
+@dataclass
+class Figures:
+    key: str | None
+    opened: int = 0
+    resolved: int = 0
+    late: int = 0
+    open_now: int = 0
+    median_first_answer: float | None = None  # seconds
+    rating: float | None = None
+    score: float | None = None
+    rating_sum: float = field(default=0.0, repr=False)
+    rated: int = field(default=0, repr=False)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.opened += int(row["opened"] or 0)
+        self.resolved += int(row["resolved"] or 0)
+        self.late += int(row["late"] or 0)
+        self.open_now += int(row["open_now"] or 0)
+        self.rating_sum += float(row["rating_sum"] or 0)
+        self.rated += int(row["rated"] or 0)
+        self.rating = self.rating_sum / self.rated if self.rated else None
+
+
+@dataclass
+class Dashboard:
+    city: Figures
+    by_unit: list[Figures]
+    by_district: list[Figures]
+    by_service: list[Figures]
+
+
+GROUPS = ("unit_code", "district", "service_code")
+
+
+def _group(p: _Params, column: str) -> str:
+    """A GROUP BY term. On SQLite a unary plus keeps the planner from walking the whole
+    service_code index to avoid a sort, when the created_at range is far more selective."""
+    return column if p.postgres else f"+{column}"
+
+
+async def dashboard(start: datetime, end: datetime, now: datetime,
+                    unit: str | None = None) -> Dashboard:
+    """Opened, resolved, late, open, satisfaction and median time to first answer, for the
+    city and per unit, district and service, from two scans of the period's tickets.
+
+    One query counts per (unit, district, service); the roll-ups are sums of those rows.
+    Medians are not sums: a second query reads each answered ticket's seconds to first answer
+    and Python takes the medians of every roll-up. Late: still open past its answer deadline,
+    or first answered after it.
+    """
+    p = _Params()  # placeholders are numbered in the order they are written: SELECT first
+    late = (f"(status IN {_in(OPEN_STATUSES)} AND answer_due < {p(now)}) "
+            "OR (first_answer_at IS NOT NULL AND first_answer_at > answer_due)")
+    where = f"created_at >= {p(start)} AND created_at < {p(end)}"
+    if unit is not None:
+        where += f" AND unit_code = {p(unit)}"
+    groups = ", ".join(_group(p, c) for c in GROUPS)
+    sql = (
+        f"SELECT {', '.join(GROUPS)}, COUNT(*) AS opened, "
+        f"SUM(CASE WHEN status IN {_in(DONE_STATUSES)} THEN 1 ELSE 0 END) AS resolved, "
+        f"SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late, "
+        f"SUM(CASE WHEN status IN {_in(OPEN_STATUSES)} THEN 1 ELSE 0 END) AS open_now, "
+        "SUM(rating) AS rating_sum, COUNT(rating) AS rated "
+        f"FROM {TABLE} WHERE {where} GROUP BY {groups}"
+    )
+    city = Figures(None)
+    rollups: dict[str, dict[Any, Figures]] = {g: {} for g in GROUPS}
+    for row in await _rows(sql, p):
+        city.add(row)
+        for g in GROUPS:
+            rollups[g].setdefault(row[g], Figures(row[g])).add(row)
+    # Medians of the time to first answer.
+    q = _Params()
+    where = (f"created_at >= {q(start)} AND created_at < {q(end)} "
+             "AND first_answer_at IS NOT NULL")
+    if unit is not None:
+        where += f" AND unit_code = {q(unit)}"
+    seconds: dict[str, dict[Any, list[float]]] = {g: {} for g in GROUPS}
+    every: list[float] = []
+    for row in await _rows(f"SELECT {', '.join(GROUPS)}, "
+                           f"{q.seconds('first_answer_at', 'created_at')} AS s "
+                           f"FROM {TABLE} WHERE {where}", q):
+        value = float(row["s"])
+        every.append(value)
+        for g in GROUPS:
+            seconds[g].setdefault(row[g], []).append(value)
+    city.median_first_answer = statistics.median(every) if every else None
+    for g in GROUPS:
+        for key, values in seconds[g].items():
+            if key in rollups[g]:
+                rollups[g][key].median_first_answer = statistics.median(values)
+
+    def ordered(g: str) -> list[Figures]:
+        return sorted(rollups[g].values(), key=lambda f: (-f.opened, str(f.key)))
+
+    return Dashboard(city, ordered("unit_code"), ordered("district"), ordered("service_code"))
+
+
+async def hotspots(now: datetime, hours: int = 24, limit: int = 12,
+                   unit: str | None = None) -> list[dict[str, Any]]:
+    """The last day's reports counted by service and district, most first."""
+    if unit is not None and not has("unit_code"):
+        return []
+    p = _Params()
+    district = "district" if has("district") else "NULL"
+    where = f"created_at >= {p(now - timedelta(hours=hours))}"
+    if unit is not None:
+        where += f" AND unit_code = {p(unit)}"
+    sql = (f"SELECT service_code, {district} AS district, COUNT(*) AS n, "
+           "SUM(CASE WHEN urgent THEN 1 ELSE 0 END) AS urgent "
+           f"FROM {TABLE} WHERE {where} GROUP BY {_group(p, 'service_code')}"
+           + (f", {_group(p, 'district')}" if has("district") else "")
+           + f" ORDER BY n DESC, service_code LIMIT {int(limit)}")
+    return await _rows(sql, p)
+
+
+async def weekly(now: datetime, weeks: int = 12, unit: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Tickets opened and resolved per week, the last ``weeks`` weeks, oldest first."""
+    start = now - timedelta(weeks=weeks)
+    out = [{"start": start + timedelta(weeks=i), "opened": 0, "resolved": 0}
+           for i in range(weeks)]
+    if unit is not None and not has("unit_code"):
+        return out
+
+    async def count(column: str, extra: str = "") -> None:
+        p = _Params()
+        bucket = f"FLOOR({p.seconds(column, p(start))} / 604800.0)" if p.postgres else \
+            f"CAST({p.seconds(column, p(start))} / 604800.0 AS INTEGER)"
+        where = f"{column} >= {p(start)} AND {column} < {p(now)}{extra}"
+        if unit is not None:
+            where += f" AND unit_code = {p(unit)}"
+        sql = f"SELECT {bucket} AS w, COUNT(*) AS n FROM {TABLE} WHERE {where} GROUP BY w"
+        name = "opened" if column == "created_at" else "resolved"
+        for row in await _rows(sql, p):
+            week = int(row["w"])
+            if 0 <= week < weeks:
+                out[week][name] = int(row["n"])
+
+    await count("created_at")
+    if has("resolved_at"):
+        await count("resolved_at")
+    return out
+
+
+# -- the budget export -----------------------------------------------------------------------
+async def unresolved_summary(start: datetime, end: datetime, now: datetime
+                             ) -> list[dict[str, Any]]:
+    """Unresolved requests filed in [start, end), by service and district."""
+    p = _Params()
+    district = "district" if has("district") else "NULL"
+    sql = (f"SELECT service_code, {district} AS district, COUNT(*) AS n, "
+           f"SUM(CASE WHEN answer_due < {p(now)} THEN 1 ELSE 0 END) AS late, "
+           "MIN(created_at) AS oldest "
+           f"FROM {TABLE} WHERE status IN {_in(OPEN_STATUSES)} "
+           f"AND created_at >= {p(start)} AND created_at < {p(end)} "
+           f"GROUP BY {_group(p, 'service_code')}"
+           + (f", {_group(p, 'district')}" if has("district") else "")
+           + " ORDER BY service_code" + (", district" if has("district") else ""))
+    return await _rows(sql, p)
+
+
+async def unresolved_detail(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    columns = ["tracking_code", "service_code", "status", "urgent", "created_at",
+               "answer_due", "address"] + [c for c in ("unit_code", "district") if has(c)]
+    return await Ticket.filter(status__in=OPEN_STATUSES, created_at__gte=start,
+                               created_at__lt=end).order_by("created_at").values(*columns)
+
+
+async def escalations(now: datetime, unit: str | None = None, days: int = 7,
+                      limit: int = 30) -> list[Any]:
+    """Alerts the escalation ladder fired lately on tickets still open, newest first."""
+    from ticket_store.models import EscalationAlert
+
+    query = EscalationAlert.filter(fired_at__gte=now - timedelta(days=days),
+                                   ticket__status__in=OPEN_STATUSES)
+    if unit is not None:
+        query = query.filter(ticket__unit_code=unit)
+    return await query.select_related("ticket").order_by("-fired_at").limit(limit)

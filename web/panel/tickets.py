@@ -1,0 +1,218 @@
+"""One ticket: the report, transcript, media, map, timeline and duplicates, and what staff may
+do to it. Every action goes through the ticket workflow, which writes the timeline entry with
+the actor ``staff:<username>``.
+
+A unit user asking for another unit's ticket gets 404, the same as for a ticket that does not
+exist; media are served only through the same check, never from a public folder.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from bots.persian import CHANNEL_LABELS
+from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent, TicketFollower
+from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
+from web.panel import queries
+from web.panel.common import core_of, names_of, now_of, render
+from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
+from web.panel.geo import areas_of, district_map
+from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
+
+router = APIRouter()
+
+MAX_EVIDENCE = 20 * 1024 * 1024
+NOTE_MAX = 2000
+
+MESSAGES = {
+    "assigned": "به واحد ارجاع شد.",
+    "status": "وضعیت تغییر کرد.",
+    "evidence": "عکس شواهد بارگذاری شد.",
+    "contact": "از شهروند برای اشتراک شماره اجازه خواسته شد.",
+    "reply": "پاسخ برای شهروند فرستاده شد.",
+}
+ERRORS = {
+    "illegal": "این تغییر وضعیت مجاز نیست.",
+    "unit": "واحد انتخاب‌شده معتبر نیست.",
+    "empty": "متن خالی است.",
+    "file": "پرونده پذیرفته نشد (فقط عکس، تا ۲۰ مگابایت).",
+    "note": "برای این وضعیت نوشتن یادداشت (دلیل یا نام دستگاه مسئول) لازم است.",
+}
+# The moves a unit may make; the 137 centre and managers may make any the workflow allows.
+UNIT_TARGETS = ("in_progress", "resolved", "rejected")
+CAN_ASSIGN = (StaffRole.OPERATOR, StaffRole.MANAGER, StaffRole.ADMIN)
+CAN_ACT = (StaffRole.OPERATOR, StaffRole.UNIT, StaffRole.ADMIN)
+
+
+def targets_for(staff: Staff, status: str) -> list[str]:
+    allowed = [s.value for s in TRANSITIONS[Ticket._meta.fields_map["status"].enum_type(status)]]
+    if staff.role == StaffRole.UNIT:
+        allowed = [s for s in allowed if s in UNIT_TARGETS]
+    return [s for s in STATUS_STAFF if s in allowed]  # in the lifecycle's order
+
+
+def workflow_of(request: Request) -> Workflow:
+    return core_of(request).workflow
+
+
+async def _ticket(staff: Staff, code: str) -> Ticket:
+    ticket = await queries.ticket_for(staff.user, code)
+    if ticket is None:
+        raise HTTPException(404, "درخواستی با این کد پیدا نشد.")
+    return ticket
+
+
+async def _contact(request: Request, staff: Staff, ticket: Ticket) -> dict[str, Any] | None:
+    """The citizen's phone and name: the 137 centre sees what the citizen gave it; a unit or a
+    manager only what the citizen agreed, on this ticket, to share."""
+    if staff.is_(StaffRole.OPERATOR, StaffRole.ADMIN):
+        citizen = await ticket.citizen
+        if citizen.phone or citizen.display_name:
+            return {"phone": citizen.phone, "name": citizen.display_name}
+        return None
+    return await workflow_of(request).visible_contact(ticket)
+
+
+@router.get("/tickets/{code}", response_class=HTMLResponse)
+async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = "",
+                      error: str = "") -> HTMLResponse:
+    ticket = await _ticket(staff, code)
+    now = now_of(request)
+    core = core_of(request)
+    attachments = await Attachment.filter(ticket=ticket).order_by("id")
+    events = await TicketEvent.filter(ticket=ticket).order_by("at", "id")
+    # The same problem reported again nearby: the later chats follow this ticket (their words
+    # are on the timeline); which chats they are stays private.
+    followers = await TicketFollower.filter(ticket=ticket).order_by("created_at") \
+        .limit(100).values("channel", "created_at")
+    point = (ticket.latitude, ticket.longitude) if ticket.latitude is not None \
+        and ticket.longitude is not None else None
+    areas = areas_of(core.pack.city.districts)
+    open_ = ticket.status in OPEN_STATUSES
+    due_onsite = remaining(ticket.onsite_due, now) if open_ and ticket.onsite_due else None
+    due_answer = remaining(ticket.answer_due, now) if open_ else None
+    return render(request, "panel/ticket.html", {
+        "t": ticket,
+        "service": names_of(request).service(ticket.service_code),
+        "group": names_of(request).groups.get(ticket.service_code, ""),
+        "unit_code": getattr(ticket, "unit_code", None),
+        "district": getattr(ticket, "district", None),
+        "attachments": attachments,
+        "events": events,
+        "followers": followers,
+        "channels": CHANNEL_LABELS,
+        "contact": await _contact(request, staff, ticket),
+        "consent": getattr(ticket, "contact_consent", None),
+        "map": district_map(areas, point, getattr(ticket, "district", None)),
+        "point": point,
+        "due_onsite": due_onsite,
+        "due_answer": due_answer,
+        "targets": [(s, STATUS_STAFF[s]) for s in targets_for(staff, ticket.status)]
+        if staff.is_(*CAN_ACT, StaffRole.MANAGER) else [],
+        "units": sorted(names_of(request).units.items(), key=lambda kv: kv[1]),
+        "can_assign": staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES,
+        "can_act": staff.is_(*CAN_ACT),
+        "message": MESSAGES.get(done, ""),
+        "error": ERRORS.get(error, ""),
+    })
+
+
+@router.get("/media/{attachment_id}")
+async def media(request: Request, attachment_id: int, staff: StaffDep) -> Response:
+    attachment = await Attachment.get_or_none(id=attachment_id)
+    if attachment is None or attachment.ticket_id is None or not attachment.path:
+        raise HTTPException(404)
+    ticket = await queries.scope(staff.user, Ticket.filter(id=attachment.ticket_id)).first()
+    if ticket is None:
+        raise HTTPException(404)
+    root = Path(core_of(request).settings.media_dir).resolve()
+    path = Path(attachment.path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404)
+    mime = attachment.mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _back(code: str, **query: str) -> RedirectResponse:
+    suffix = "&".join(f"{k}={quote(v)}" for k, v in query.items())
+    return RedirectResponse(f"{PATH}/tickets/{code}" + (f"?{suffix}" if suffix else ""),
+                            status_code=303)
+
+
+@router.post("/tickets/{code}/assign")
+async def assign(request: Request, code: str, staff: CsrfStaff,
+                 unit: Annotated[str, Form(max_length=64)],
+                 note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
+    staff.require(*CAN_ASSIGN)
+    ticket = await _ticket(staff, code)
+    if unit not in names_of(request).units:
+        return _back(code, error="unit")
+    try:
+        await workflow_of(request).assign(ticket, unit, staff.actor, note=note.strip(),
+                                          now=now_of(request))
+    except IllegalTransition:
+        return _back(code, error="illegal")
+    except WorkflowError:
+        return _back(code, error="unit")
+    return _back(code, done="assigned")
+
+
+@router.post("/tickets/{code}/status")
+async def change_status(request: Request, code: str, staff: CsrfStaff,
+                        to_status: Annotated[str, Form(max_length=16)],
+                        note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
+    staff.require(*CAN_ACT, StaffRole.MANAGER)
+    ticket = await _ticket(staff, code)
+    if to_status not in targets_for(staff, ticket.status):
+        return _back(code, error="illegal")
+    try:
+        await workflow_of(request).change_status(ticket, to_status, staff.actor,
+                                                 note=note.strip(), now=now_of(request))
+    except IllegalTransition:
+        return _back(code, error="illegal")
+    except WorkflowError:
+        return _back(code, error="note")
+    return _back(code, done="status")
+
+
+@router.post("/tickets/{code}/evidence")
+async def upload_evidence(request: Request, code: str, staff: CsrfStaff,
+                          photo: Annotated[UploadFile, File()]) -> Response:
+    staff.require(*CAN_ACT)
+    ticket = await _ticket(staff, code)
+    data = await photo.read(MAX_EVIDENCE + 1)
+    if not data or len(data) > MAX_EVIDENCE:
+        return _back(code, error="file")
+    try:
+        await workflow_of(request).add_evidence(
+            ticket, data, photo.filename or "evidence", staff.actor,
+            core_of(request).settings.media_dir, now=now_of(request))
+    except WorkflowError:  # not a real photo, too many pixels, …
+        return _back(code, error="file")
+    return _back(code, done="evidence")
+
+
+@router.post("/tickets/{code}/contact")
+async def request_contact(request: Request, code: str, staff: CsrfStaff) -> Response:
+    staff.require(*CAN_ACT)
+    ticket = await _ticket(staff, code)
+    await workflow_of(request).request_contact(ticket, staff.actor, now=now_of(request))
+    return _back(code, done="contact")
+
+
+@router.post("/tickets/{code}/reply")
+async def reply(request: Request, code: str, staff: CsrfStaff,
+                text: Annotated[str, Form(max_length=4000)]) -> Response:
+    staff.require(*CAN_ACT)
+    ticket = await _ticket(staff, code)
+    if not text.strip():
+        return _back(code, error="empty")
+    await workflow_of(request).reply_to_citizen(ticket, staff.actor, text.strip(),
+                                                now=now_of(request))
+    return _back(code, done="reply")
