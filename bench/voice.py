@@ -299,10 +299,12 @@ def compare_decoding(transcriber: Transcriber, text: str, repeats: int) -> list[
     return rows
 
 
-def run_speed(folder: Path, repeats: int) -> tuple[Speed, Transcriber]:
+def run_speed(folder: Path, repeats: int, hotwords: str | None = None
+              ) -> tuple[Speed, Transcriber]:
     _progress("speed: peak memory in a fresh process (60 s note)")
     memory = measure_memory(folder, synthesise(SPEED_NOTES["60 s"]))  # before this one grows
     import_s, loads, transcriber = time_load(folder, repeats)
+    transcriber.hotwords = hotwords  # as `peygir serve` runs it: the pack's words as hints
     speed = Speed(import_s=import_s, load_s=loads, memory=memory)
     for name, text in SPEED_NOTES.items():
         _progress(f"speed: {name} note x{repeats}")
@@ -369,7 +371,9 @@ def run_accuracy(transcriber: Transcriber, pack_dir: Path, dev: Path) -> Accurac
     from bench.nlu import PeygirPredictor, _label_text, is_top1, is_top3
     from config.pack import load_pack
 
-    predictor = PeygirPredictor(load_pack(pack_dir))
+    pack = load_pack(pack_dir)
+    predictor = PeygirPredictor(pack)
+    transcriber.hotwords = pack.hotwords  # as `peygir serve` runs it: the pack's words as hints
     examples = load_voice_lines(dev)
     _progress(f"accuracy: synthesising {len(examples)} notes")
     notes = [synthesise(text) for text, _ in examples]
@@ -562,7 +566,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     speed: Speed | None = None
     transcriber: Transcriber | None = None
     if not args.skip_speed:
-        speed, transcriber = run_speed(folder, args.repeats)
+        from config.pack import load_pack
+
+        speed, transcriber = run_speed(folder, args.repeats, load_pack(args.pack).hotwords)
         print(f"\nSPEED (Transcriber.transcribe on synthesised notes; RTF = transcription s / "
               f"audio s, median of {args.repeats}; CER of the first run)")
         print(speed_report(speed, _settings_text(transcriber)))

@@ -73,7 +73,13 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     try:
-        transcriber = Transcriber(args.model or Settings().whisper_model)
+        settings = Settings()
+        # The city's words as hints, as `peygir serve` transcribes (a broken pack: no hints).
+        try:
+            hotwords: str | None = load_pack(settings.pack).hotwords
+        except PackError:
+            hotwords = None
+        transcriber = Transcriber(args.model or settings.whisper_model, hotwords=hotwords)
         transcriber.model  # noqa: B018 - load now, so "seconds" is transcription alone
     except ModelMissing as exc:
         print(f"peygir: {exc}", file=sys.stderr)

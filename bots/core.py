@@ -86,6 +86,8 @@ class Core:
         model = self.settings.whisper_model
         messengers, instagram = self.messengers, self.instagram
 
+        hotwords = self.pack.hotwords  # the city's own words bias what Whisper hears
+
         def wake(channel: str) -> None:
             if messengers:
                 messengers.wake(channel)
@@ -93,7 +95,7 @@ class Core:
                 instagram.outbox.wake.set()
 
         self.transcription = TranscriptionWorker(
-            self.dialogue, lambda: Transcriber(model), on_reply=wake)
+            self.dialogue, lambda: Transcriber(model, hotwords=hotwords), on_reply=wake)
         if messengers:
             messengers.on_speech = self.transcription.wake.set
         if instagram:

@@ -328,7 +328,8 @@ async def test_voice_note_with_two_photos_files_the_right_service(
     assert await Attachment.filter(chat_id=str(chat)).count() == 3
 
     mark = len(api.calls(TG))
-    worker = TranscriptionWorker(dialogue, lambda: Transcriber(str(whisper_dir)),
+    hints = dialogue.pack.hotwords  # as `peygir serve` builds its transcriber
+    worker = TranscriptionWorker(dialogue, lambda: Transcriber(str(whisper_dir), hotwords=hints),
                                  on_reply=media_bot.wake)
     assert await worker.run_once()
     heard = await reply_with(api, TG, chat, mark, "متن پیام صوتی")
