@@ -318,7 +318,7 @@ async def read(start: datetime, end: datetime, now: datetime,
             acc(target, row["code"]).add_row(row)
             if target == "d":  # every ticket is in exactly one district row
                 city.add_row(row)
-        if unit is not None:
+        if unit is not None and groups["d"]:
             total = Acc()
             for a in groups["d"].values():
                 total.add_row({**{c: getattr(a, c) for c in COUNTS},
