@@ -5,7 +5,9 @@ PostgreSQL: the manager's dashboard (targets p99 ≤ 300 ms) and the queues (p99
 
 Each request goes through the whole app (routing, session and CSRF checks, SQL, Jinja2,
 the SVG charts) over httpx's in-process ASGI transport, so the figure is the server's time to
-answer, without a network. The database is seeded with bulk inserts, then ANALYZEd.
+answer, without a network. The database is seeded with bulk inserts, then ANALYZEd, then the
+scheduler's roll-up job builds the dashboard's daily roll-ups (timed: a full year, then a
+normal pass after a minute's worth of changes to old tickets).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathlib import Path
 import asyncpg
 from tortoise import connections
 
+from ticket_store import rollups
 from ticket_store import staff as staff_store
 from ticket_store.db import close_db, open_db
-from ticket_store.models import Citizen, Ticket
+from ticket_store.models import Citizen, PanelRollupChange, Ticket
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 OPEN = ("new", "assigned", "in_progress", "reopened")
@@ -97,13 +100,32 @@ async def measure(database_url: str, tickets: int, runs: int) -> None:
     await seed(tickets, pack, now)
     print(f"  seeded {await Ticket.all().count():,} tickets in "
           f"{time.perf_counter() - started:.1f} s")
+    full = await rollups.refresh(now)
+    await connections.get("default").execute_script("ANALYZE")
+    print(f"  roll-up of the whole year: {full.days} days, {full.rows:,} rows in "
+          f"{full.seconds:.1f} s")
+    idle = await rollups.refresh(now)
+    # A busy minute: 60 ticket changes spread over 20 past days.
+    rng = random.Random(1)
+    today = rollups.day_of(now)
+    for _ in range(60):
+        await PanelRollupChange.create(day=today - rng.randint(1, 20))
+    busy = await rollups.refresh(now)
+    print(f"  scheduler pass: nothing changed {idle.seconds * 1000:.0f} ms; "
+          f"60 changes on {busy.days} days {busy.seconds * 1000:.0f} ms")
     unit = pack.city.units[0].code
     await staff_store.add_user("bench-boss", PASSWORD, "manager")
     await staff_store.add_user("bench-op", PASSWORD, "operator")
     await staff_store.add_user("bench-unit", PASSWORD, "unit", unit_code=unit)
     pages = {
+        "dashboard (7 days)": ("bench-boss", "/panel/dashboard?days=7"),
         "dashboard (30 days)": ("bench-boss", "/panel/dashboard"),
+        "dashboard (90 days)": ("bench-boss", "/panel/dashboard?days=90"),
         "dashboard (1 year)": ("bench-boss", "/panel/dashboard?days=365"),
+        "dashboard, unit (7 days)": ("bench-unit", "/panel/dashboard?days=7"),
+        "dashboard, unit (30 days)": ("bench-unit", "/panel/dashboard"),
+        "dashboard, unit (90 days)": ("bench-unit", "/panel/dashboard?days=90"),
+        "dashboard, unit (1 year)": ("bench-unit", "/panel/dashboard?days=365"),
         "queue, operator, open": ("bench-op", "/panel/queue"),
         "queue, operator, page 40": ("bench-op", "/panel/queue?page=40"),
         "queue, filtered (service+district)": (

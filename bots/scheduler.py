@@ -1,8 +1,10 @@
-"""The deadline scheduler in ``peygir serve``: escalations and auto-closing, on the database.
+"""The deadline scheduler in ``peygir serve``: escalations, auto-closing and the dashboard's
+daily roll-ups, on the database.
 
 It keeps no state of its own: every pass asks the database what is due, and the database's
 unique constraints make each alert fire once, so a restart or a second process running the
-same scheduler changes nothing.
+same scheduler changes nothing. The roll-up job takes a database lock, so two schedulers
+take turns (``ticket_store/rollups.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from ticket_store import rollups
 from ticket_store.escalation import auto_close, escalate
 from ticket_store.workflow import Workflow
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 class Tick:
     escalated: int
     closed: int
+    rolled_days: int = 0  # past days whose dashboard roll-ups were redone
 
 
 class Scheduler:
@@ -41,7 +45,8 @@ class Scheduler:
         closed = await auto_close(self.workflow, now)
         if fired or closed:
             self.on_queued()
-        return Tick(len(fired), closed)
+        rolled = await rollups.refresh(now)
+        return Tick(len(fired), closed, rolled.days)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

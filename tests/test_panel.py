@@ -352,3 +352,23 @@ async def test_ticket_page_shows_duplicates(app) -> None:
     async with signed_in(app, "op", "operator") as c:
         html = (await c.get(f"/panel/tickets/{first.ticket.tracking_code}")).text
         assert 'id="duplicates"' in html and "همان چاله دوباره" in html
+
+
+def test_hotspot_labels_keep_out_of_the_bars() -> None:
+    """A long hotspot label wraps (then is cut with «…») inside its column; the whole label
+    is the row's tooltip."""
+    import re
+
+    from web.panel.charts import LABEL_CHAR_PX, hbars
+
+    long = "آسفالت، چاله و دست‌انداز معابر — منطقه ۱ (شمال غرب)"
+    longer = "تعمیر و نگهداری روشنایی معابر و پارک‌ها و فضای سبز شهری — منطقه ۳ (جنوب شرق)"
+    svg = str(hbars([(long, 9), (longer, 4), ("سطل زباله", 1)], "کانون‌ها"))
+    assert f"<title>{long}: ۹</title>" in svg
+    bar_end = 640 - 220
+    for line in re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg):
+        assert len(line.replace("\u200c", "")) * LABEL_CHAR_PX <= 220 - 12, line
+    assert "منطقه ۱ (شمال غرب)" in svg  # wrapped, not lost
+    assert "…" in svg  # the longest one is cut
+    for x, w in re.findall(r'<rect class="s1" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg):
+        assert float(x) + float(w) <= bar_end

@@ -329,3 +329,59 @@ class LoginAttempt(Model):
     class Meta:
         table = "login_attempt"
         indexes = (("username", "at"), ("ip", "at"))
+
+
+# -- the dashboard's roll-ups (ticket_store/rollups.py) -------------------------------------
+# Fixed buckets of the time to first answer, in minutes: a bucket runs from its edge to the
+# next (the last is open-ended). Medians are read from them (ticket_store/rollups.py).
+ANSWER_BUCKETS_MIN = (
+    0, 15, 30, 45, 60, 90, 120, 180, 240, 300, 360, 480, 600, 720, 900, 1080, 1260, 1440,
+    1800, 2160, 2520, 2880, 3600, 4320, 5040, 5760, 6480, 7200, 8640, 10080, 14400, 20160,
+    30240, 43200, 86400,
+)
+
+
+class PanelRollup(Model):
+    # One UTC day's tickets (by created_at) counted for one dashboard row: dim "u" a unit,
+    # "d" a district, "s" a service (city-wide; code "" for none), "ud" and "us" a district
+    # or service within one unit (unit_code). Rewritten whole by the roll-up job.
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()  # days since 1970-01-01, UTC
+    dim = fields.CharField(max_length=2)
+    unit_code = fields.CharField(max_length=64, default="")
+    code = fields.CharField(max_length=64, default="")
+    opened = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    open_now = fields.IntField(default=0)
+    late_answered = fields.IntField(default=0)  # first answered after the answer deadline
+    rating_sum = fields.IntField(default=0)
+    rated = fields.IntField(default=0)
+    # h00 … h34: tickets first answered within each ANSWER_BUCKETS_MIN bucket.
+    for _i in range(len(ANSWER_BUCKETS_MIN)):
+        vars()[f"h{_i:02d}"] = fields.IntField(default=0)
+    del _i
+
+    class Meta:
+        table = "panel_rollup"
+        unique_together = (("day", "dim", "unit_code", "code"),)
+        indexes = (("dim", "unit_code", "day"),)
+
+
+class PanelRollupDay(Model):
+    # A UTC day whose roll-up rows are written (a day with no row here is read from tickets).
+    day = fields.IntField(primary_key=True, generated=False)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "panel_rollup_day"
+
+
+class PanelRollupChange(Model):
+    # A ticket created on this UTC day changed: its roll-up is stale until the job redoes the
+    # day. Written in the same transaction as the change (ticket_store/workflow.py); the job
+    # deletes exactly the rows it saw, so a change committed meanwhile is never lost.
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField(db_index=True)
+
+    class Meta:
+        table = "panel_rollup_change"

@@ -24,7 +24,7 @@ from bots import texts
 from bots.messages import PLAIN_TEXT_CHANNELS, Button, Location, Reply
 from bots.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
-from ticket_store import store
+from ticket_store import rollups, store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     ESCALATION_DONE,
@@ -114,6 +114,7 @@ class Workflow:
             ticket = await store.file_ticket(citizen, channel, chat_id, draft, now=now,
                                              deadlines=self.deadlines)
             await store.attach_to_ticket(ticket, attachment_ids or [])
+            await rollups.mark(ticket.created_at)
             ticket.priority = 2 if draft.urgent else (
                 1 if citizen.standing != Standing.NONE else 0)
             unit = None
@@ -215,6 +216,7 @@ class Workflow:
             raise IllegalTransition(
                 f"ticket {ticket.tracking_code} changed meanwhile (now {fresh.status}); "
                 "reload and try again")
+        await rollups.mark(ticket.created_at)  # the dashboard's roll-up of its day is stale
         for name, value in changes.items():
             setattr(ticket, name, value)
         event = await TicketEvent.create(
@@ -281,6 +283,7 @@ class Workflow:
                 ticket.escalation_level = ESCALATION_DONE
                 await Ticket.filter(id=ticket.id).update(first_answer_at=now,
                                                          escalation_level=ESCALATION_DONE)
+                await rollups.mark(ticket.created_at)
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
                                              note=texts.STAFF_REPLY_NOTE.format(text=text))
             await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
@@ -358,7 +361,9 @@ class Workflow:
         if action == "accept":
             if status != S.RESOLVED:
                 return [Reply(texts.ALREADY_DONE)]
-            await self._set(ticket, S.CLOSED, store.CITIZEN_ACTOR, texts.ACCEPTED_NOTE, now)
+            async with in_transaction():
+                await self._set(ticket, S.CLOSED, store.CITIZEN_ACTOR, texts.ACCEPTED_NOTE,
+                                now)
             return []
         if action == "contest":
             if status != S.RESOLVED:
@@ -368,12 +373,14 @@ class Workflow:
             stars = int(arg) if arg.isdigit() else 0
             if status != S.CLOSED or not 1 <= stars <= 5:
                 return [Reply(texts.ALREADY_DONE)]
-            rated = await Ticket.filter(id=ticket.id, rating__isnull=True).update(
-                rating=stars, rated_at=now)
-            if not rated:
-                return [Reply(texts.ALREADY_RATED)]
-            await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
-                                     note=texts.RATED_NOTE.format(stars=stars))
+            async with in_transaction():
+                rated = await Ticket.filter(id=ticket.id, rating__isnull=True).update(
+                    rating=stars, rated_at=now)
+                if not rated:
+                    return [Reply(texts.ALREADY_RATED)]
+                await rollups.mark(ticket.created_at)
+                await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
+                                         note=texts.RATED_NOTE.format(stars=stars))
             return [Reply(texts.THANKS_FOR_RATING)]
         if action == "consent":
             agreed = arg == "yes"
@@ -391,8 +398,9 @@ class Workflow:
 
     async def contest(self, ticket: Ticket, note: str, now: datetime | None = None) -> None:
         """The citizen says the work is not done: back to the unit, with their words."""
-        await self._set(ticket, S.REOPENED, store.CITIZEN_ACTOR, note.strip()[:1000] or "—",
-                        now or self.clock())
+        async with in_transaction():
+            await self._set(ticket, S.REOPENED, store.CITIZEN_ACTOR,
+                            note.strip()[:1000] or "—", now or self.clock())
 
     # -- scores ------------------------------------------------------------------------------
     async def unit_scores(self, jyear: int, jmonth: int) -> list[UnitScore]:

@@ -74,25 +74,64 @@ def bars(labels: Sequence[str], series: Sequence[Series], title: str,
     return Markup("".join(parts))
 
 
+LABEL_CHAR_PX = 6.6  # a generous average width of a 12 px Vazirmatn glyph (panel.css .label)
+
+
+def _fits(text: str, chars: int) -> bool:
+    return len(text.replace("\u200c", "")) <= chars  # a ZWNJ takes no room
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if _fits(text, chars) else text[:max(1, chars - 1)].rstrip() + "…"
+
+
+def wrap_label(label: str, width_px: float, lines: int = 2) -> list[str]:
+    """A label broken at spaces into at most ``lines`` lines that fit ``width_px``; what does
+    not fit ends in «…» (the chart gives the whole label as a tooltip)."""
+    chars = max(4, int(width_px // LABEL_CHAR_PX))
+    out: list[str] = []
+    for word in label.split():
+        if out and _fits(f"{out[-1]} {word}", chars):
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    if len(out) > lines:  # the rest goes on the last line, cut to fit with «…»
+        rest = " ".join(out[lines - 1:])
+        out = [*out[:lines - 1], rest[:max(1, chars - 1)].rstrip() + "…"]
+    return [_cut(line, chars) for line in out] or [""]
+
+
 def hbars(rows: Sequence[tuple[str, float]], title: str, width: int = 640,
           row_h: int = 26) -> Markup:
-    """Horizontal bars growing leftwards from a label column on the right."""
-    label_w, pad = 220, 8
+    """Horizontal bars growing leftwards from a label column on the right. Long labels wrap
+    to two lines within the column (the rest cut with «…», the whole label a tooltip), so
+    no label runs into its bar."""
+    label_w, pad, gap = 220, 8, 12
+    wrapped = [wrap_label(label, label_w - gap) for label, _ in rows]
+    if any(len(lines) > 1 for lines in wrapped):
+        row_h = max(row_h, 40)
     height = max(1, len(rows)) * row_h + pad * 2
     top_value = max((v for _, v in rows), default=0) or 1
     plot_w = width - label_w - 60
+    x_end = width - label_w  # bars end here; the label column lies to its right
     parts = [f'<svg class="chart" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(title)}</title>"]
-    for i, (label, value) in enumerate(rows):
+    for i, ((label, value), lines) in enumerate(zip(rows, wrapped, strict=True)):
         y = pad + i * row_h
         w = plot_w * value / top_value
-        x_end = width - label_w
-        parts.append(f'<text class="label" x="{width - 4}" y="{y + row_h * 0.65:.1f}" '
-                     f'text-anchor="end">{escape(label)}</text>')
-        parts.append(f'<rect class="s1" x="{x_end - w - 4:.1f}" y="{y + 4}" width="{w:.1f}" '
-                     f'height="{row_h - 8}"/>')
-        parts.append(f'<text class="axis" x="{x_end - w - 10:.1f}" y="{y + row_h * 0.65:.1f}" '
-                     f'text-anchor="end">{fa(int(value))}</text>')
+        mid = y + row_h / 2
+        parts.append(f'<g class="row"><title>{escape(label)}: {fa(int(value))}</title>')
+        first = mid + 4 - 7 * (len(lines) - 1)
+        spans = "".join(
+            f'<tspan x="{width - 4}" y="{first + 14 * k:.1f}">{escape(line)}</tspan>'
+            for k, line in enumerate(lines))
+        parts.append(f'<text class="label" x="{width - 4}" y="{first:.1f}" '
+                     f'text-anchor="end">{spans}</text>')
+        bar_h = min(row_h - 8, 18)
+        parts.append(f'<rect class="s1" x="{x_end - w - 4:.1f}" y="{mid - bar_h / 2:.1f}" '
+                     f'width="{w:.1f}" height="{bar_h}"/>')
+        parts.append(f'<text class="axis" x="{x_end - w - 10:.1f}" y="{mid + 4:.1f}" '
+                     f'text-anchor="end">{fa(int(value))}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))

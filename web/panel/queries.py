@@ -7,15 +7,15 @@ rating) are used when the model has them.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import connections
 
+from ticket_store import rollups
 from ticket_store.models import StaffRole, StaffUser, Ticket
-from web.panel.fmt import DONE_STATUSES, OPEN_STATUSES
+from web.panel.fmt import OPEN_STATUSES
 
 TICKET_FIELDS = set(Ticket._meta.fields_map)
 TABLE = Ticket._meta.db_table
@@ -137,20 +137,14 @@ class Figures:
     resolved: int = 0
     late: int = 0
     open_now: int = 0
-    median_first_answer: float | None = None  # seconds
+    median_first_answer: float | None = None  # seconds, from the roll-ups' buckets
     rating: float | None = None
     score: float | None = None
-    rating_sum: float = field(default=0.0, repr=False)
-    rated: int = field(default=0, repr=False)
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.opened += int(row["opened"] or 0)
-        self.resolved += int(row["resolved"] or 0)
-        self.late += int(row["late"] or 0)
-        self.open_now += int(row["open_now"] or 0)
-        self.rating_sum += float(row["rating_sum"] or 0)
-        self.rated += int(row["rated"] or 0)
-        self.rating = self.rating_sum / self.rated if self.rated else None
+    @classmethod
+    def of(cls, key: str | None, acc: rollups.Acc) -> Figures:
+        return cls(key, acc.opened, acc.resolved, acc.late, acc.open_now,
+                   acc.median_first_answer, acc.rating)
 
 
 @dataclass
@@ -161,71 +155,29 @@ class Dashboard:
     by_service: list[Figures]
 
 
-GROUPS = ("unit_code", "district", "service_code")
+async def dashboard(start: datetime, end: datetime, now: datetime,
+                    unit: str | None = None) -> Dashboard:
+    """Opened, resolved, late, open, satisfaction and median time to first answer, for the
+    city and per unit, district and service, for tickets created in [start, end).
+
+    Whole past days come from the daily roll-ups (``ticket_store/rollups.py``) where they are
+    current, the rest from the tickets; either way the figures are those of the tickets.
+    Late: still open past its answer deadline, or first answered after it. Medians come from
+    the roll-ups' fixed buckets of the time to first answer.
+    """
+    figures = await rollups.read(start, end, now, unit=unit)
+
+    def ordered(dim: str) -> list[Figures]:
+        rows = [Figures.of(code or None, acc) for code, acc in figures.groups[dim].items()]
+        return sorted(rows, key=lambda f: (-f.opened, str(f.key)))
+
+    return Dashboard(Figures.of(None, figures.city), ordered("u"), ordered("d"), ordered("s"))
 
 
 def _group(p: _Params, column: str) -> str:
     """A GROUP BY term. On SQLite a unary plus keeps the planner from walking the whole
     service_code index to avoid a sort, when the created_at range is far more selective."""
     return column if p.postgres else f"+{column}"
-
-
-async def dashboard(start: datetime, end: datetime, now: datetime,
-                    unit: str | None = None) -> Dashboard:
-    """Opened, resolved, late, open, satisfaction and median time to first answer, for the
-    city and per unit, district and service, from two scans of the period's tickets.
-
-    One query counts per (unit, district, service); the roll-ups are sums of those rows.
-    Medians are not sums: a second query reads each answered ticket's seconds to first answer
-    and Python takes the medians of every roll-up. Late: still open past its answer deadline,
-    or first answered after it.
-    """
-    p = _Params()  # placeholders are numbered in the order they are written: SELECT first
-    late = (f"(status IN {_in(OPEN_STATUSES)} AND answer_due < {p(now)}) "
-            "OR (first_answer_at IS NOT NULL AND first_answer_at > answer_due)")
-    where = f"created_at >= {p(start)} AND created_at < {p(end)}"
-    if unit is not None:
-        where += f" AND unit_code = {p(unit)}"
-    groups = ", ".join(_group(p, c) for c in GROUPS)
-    sql = (
-        f"SELECT {', '.join(GROUPS)}, COUNT(*) AS opened, "
-        f"SUM(CASE WHEN status IN {_in(DONE_STATUSES)} THEN 1 ELSE 0 END) AS resolved, "
-        f"SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late, "
-        f"SUM(CASE WHEN status IN {_in(OPEN_STATUSES)} THEN 1 ELSE 0 END) AS open_now, "
-        "SUM(rating) AS rating_sum, COUNT(rating) AS rated "
-        f"FROM {TABLE} WHERE {where} GROUP BY {groups}"
-    )
-    city = Figures(None)
-    rollups: dict[str, dict[Any, Figures]] = {g: {} for g in GROUPS}
-    for row in await _rows(sql, p):
-        city.add(row)
-        for g in GROUPS:
-            rollups[g].setdefault(row[g], Figures(row[g])).add(row)
-    # Medians of the time to first answer.
-    q = _Params()
-    where = (f"created_at >= {q(start)} AND created_at < {q(end)} "
-             "AND first_answer_at IS NOT NULL")
-    if unit is not None:
-        where += f" AND unit_code = {q(unit)}"
-    seconds: dict[str, dict[Any, list[float]]] = {g: {} for g in GROUPS}
-    every: list[float] = []
-    for row in await _rows(f"SELECT {', '.join(GROUPS)}, "
-                           f"{q.seconds('first_answer_at', 'created_at')} AS s "
-                           f"FROM {TABLE} WHERE {where}", q):
-        value = float(row["s"])
-        every.append(value)
-        for g in GROUPS:
-            seconds[g].setdefault(row[g], []).append(value)
-    city.median_first_answer = statistics.median(every) if every else None
-    for g in GROUPS:
-        for key, values in seconds[g].items():
-            if key in rollups[g]:
-                rollups[g][key].median_first_answer = statistics.median(values)
-
-    def ordered(g: str) -> list[Figures]:
-        return sorted(rollups[g].values(), key=lambda f: (-f.opened, str(f.key)))
-
-    return Dashboard(city, ordered("unit_code"), ordered("district"), ordered("service_code"))
 
 
 async def hotspots(now: datetime, hours: int = 24, limit: int = 12,
