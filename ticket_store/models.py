@@ -369,7 +369,10 @@ class PanelRollup(Model):
 
 class PanelRollupDay(Model):
     # A UTC day whose roll-up rows are written (a day with no row here is read from tickets).
-    day = fields.IntField(primary_key=True, generated=False)
+    # Not the primary key: tortoise's migration writer drops generated=False from an integer
+    # key, and every later makemigrations would then "fix" it again.
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField(unique=True)
     computed_at = fields.DatetimeField()
 
     class Meta:

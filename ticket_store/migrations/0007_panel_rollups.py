@@ -74,10 +74,11 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='PanelRollupDay',
             fields=[
-                ('day', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('day', fields.IntField(unique=True)),
                 ('computed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'panel_rollup_day', 'app': 'peygir', 'pk_attr': 'day'},
+            options={'table': 'panel_rollup_day', 'app': 'peygir', 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]
