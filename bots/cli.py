@@ -76,7 +76,8 @@ def _transcribe(args: argparse.Namespace) -> int:
         settings = Settings()
         # The city's words as hints, as `peygir serve` transcribes (a broken pack: no hints).
         try:
-            hotwords: str | None = load_pack(settings.pack).hotwords
+            hotwords: str | None = (load_pack(settings.pack).hotwords
+                                    if settings.whisper_hotwords else None)
         except PackError:
             hotwords = None
         transcriber = Transcriber(args.model or settings.whisper_model, hotwords=hotwords)

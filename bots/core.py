@@ -86,7 +86,8 @@ class Core:
         model = self.settings.whisper_model
         messengers, instagram = self.messengers, self.instagram
 
-        hotwords = self.pack.hotwords  # the city's own words bias what Whisper hears
+        # The city's own words bias what Whisper hears (PEYGIR_WHISPER_HOTWORDS).
+        hotwords = self.pack.hotwords if self.settings.whisper_hotwords else None
 
         def wake(channel: str) -> None:
             if messengers:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     webhook_base: str = ""
     webhook_secret: SecretStr | None = None
     whisper_model: str = "base"
+    # The first keyword of each of the pack's services given to Whisper as hint words: more
+    # municipal words heard right, at the risk of a hint word appearing in a garbled note.
+    whisper_hotwords: bool = True
     scheduler_interval: float = 60.0  # seconds between deadline scans (escalation, auto-close)
     open311_keys: str = ""  # comma-separated API keys
     # Instagram Direct (instagrapi): on when the username is set. The session file keeps the
