@@ -100,3 +100,31 @@ async def test_a_reply_claimed_by_a_dead_process_is_not_sent_again(db: str) -> N
     assert sender.delivered == [("1", "next")]
     closed = await OutboxMessage.get(id=first.id)
     assert closed.failed_at is not None and "interrupted" in (closed.last_error or "")
+
+
+async def test_two_workers_racing_send_each_reply_once_in_order(db: str) -> None:
+    """Two workers on one channel (a second process by mistake): the batch claim gives each
+    reply to one of them, and a chat's later replies never overtake an earlier one."""
+    import asyncio
+
+    class SlowSender(ScriptedSender):
+        async def send(self, chat_id: str, reply: Reply) -> None:
+            await asyncio.sleep(0.001)
+            await super().send(chat_id, reply)
+
+    senders = [SlowSender(), SlowSender()]
+    workers = [OutboxWorker("telegram", s, batch=7) for s in senders]
+    chats = {str(c): [f"{c}-{i}" for i in range(6)] for c in range(5)}
+    for chat, texts in chats.items():
+        await queue(chat, *texts)
+    for _ in range(40):
+        await asyncio.gather(*(w.deliver_due() for w in workers))
+        if not await OutboxMessage.filter(sent_at__isnull=True).exists():
+            break
+    delivered = senders[0].delivered + senders[1].delivered
+    assert sorted(t for _, t in delivered) == sorted(t for ts in chats.values() for t in ts)
+    for sender in senders:  # each worker's own sends keep each chat's order
+        for chat, texts in chats.items():
+            mine = [t for c, t in sender.delivered if c == chat]
+            assert mine == sorted(mine, key=texts.index)
+    assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0

@@ -64,7 +64,7 @@ async def _claim(connection: object, level: int, recipient: str, cutoff: datetim
 
     An ``UPDATE … WHERE escalation_level < level`` is its own lock: a second scanner
     racing for the same row waits, re-reads it and finds it already raised."""
-    marks = store._marks(connection, 3)
+    marks = store.placeholders(connection, 3)
     waiting = ", ".join(f"'{s}'" for s in WAITING)  # constants, not input
     alert, ticket = EscalationAlert._meta.db_table, Ticket._meta.db_table
     rows = await connection.execute_query_dict(  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ async def _claim(connection: object, level: int, recipient: str, cutoff: datetim
     )
     ids = [row["id"] for row in rows]
     if ids:
-        marks = store._marks(connection, 4)
+        marks = store.placeholders(connection, 4)
         # The unique (ticket, level) pair is the second guard: a rung is recorded once.
         await connection.execute_many(  # type: ignore[attr-defined]
             f"INSERT INTO {alert} (ticket_id, level, recipient, fired_at) "

@@ -44,7 +44,7 @@ async def claim_update(dedup_key: str) -> bool:
     PostgreSQL alike): a racing duplicate neither fails the transaction nor needs a savepoint.
     """
     connection = connections.get("default")
-    marks = _marks(connection, 2)
+    marks = placeholders(connection, 2)
     table = ProcessedUpdate._meta.db_table
     rows = await connection.execute_query_dict(
         f"INSERT INTO {table} (dedup_key, processed_at) VALUES ({marks[0]}, {marks[1]})"
@@ -166,7 +166,7 @@ async def load_state(channel: str, chat_id: str) -> dict[str, Any]:
 async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
     """One upsert statement (the hot path runs it for every update)."""
     connection = connections.get("default")
-    marks = _marks(connection, 4)
+    marks = placeholders(connection, 4)
     await connection.execute_query(
         f"INSERT INTO {ChatState._meta.db_table} (channel, chat_id, state, updated_at) "
         f"VALUES ({', '.join(marks)}) ON CONFLICT (channel, chat_id) "
@@ -176,7 +176,7 @@ async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
     )
 
 
-def _marks(connection: Any, count: int) -> list[str]:
+def placeholders(connection: Any, count: int) -> list[str]:
     """Placeholders in the connection's own style."""
     if connection.capabilities.dialect == "postgres":
         return [f"${i}" for i in range(1, count + 1)]
