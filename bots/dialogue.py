@@ -7,6 +7,7 @@ nothing the second time and a crash half-way leaves no half-filed report.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,10 +63,12 @@ class Dialogue:
                 log.info("update %s seen before; ignored", message.dedup_key)
                 return []
             state = await store.load_state(message.channel, message.chat_id)
+            before = copy.deepcopy(state)
             replies = await self._respond(message, state)
             if message.channel in self.plain_channels:
                 _remember_choices(state, replies)
-            await store.save_state(message.channel, message.chat_id, state)
+            if state != before:  # most questions and greetings leave the state as it was
+                await store.save_state(message.channel, message.chat_id, state)
             replies = [citizen_facing(r) for r in replies]
             for reply in replies:
                 await store.enqueue(message.channel, message.chat_id, reply)
