@@ -159,8 +159,18 @@ async def timeline(ticket: Ticket) -> list[TicketEvent]:
 
 # -- chat state ------------------------------------------------------------------------------
 async def load_state(channel: str, chat_id: str) -> dict[str, Any]:
-    row = await ChatState.get_or_none(channel=channel, chat_id=chat_id)
-    return dict(row.state) if row else {}
+    """One plain SELECT (the hot path runs it for every update; no model is built)."""
+    connection = connections.get("default")
+    marks = placeholders(connection, 2)
+    rows = await connection.execute_query_dict(
+        f"SELECT state FROM {ChatState._meta.db_table} "
+        f"WHERE channel = {marks[0]} AND chat_id = {marks[1]}",
+        [channel, chat_id],
+    )
+    if not rows:
+        return {}
+    state = rows[0]["state"]
+    return dict(state) if isinstance(state, dict) else json.loads(state)
 
 
 async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
@@ -184,8 +194,16 @@ def placeholders(connection: Any, count: int) -> list[str]:
 
 
 # -- outbox ----------------------------------------------------------------------------------
-async def enqueue(channel: str, chat_id: str, reply: Reply) -> OutboxMessage:
-    return await OutboxMessage.create(channel=channel, chat_id=chat_id, payload=reply.to_payload())
+async def enqueue(channel: str, chat_id: str, reply: Reply) -> None:
+    """Queue a reply: one plain INSERT (the hot path runs it for every reply)."""
+    connection = connections.get("default")
+    marks = placeholders(connection, 5)
+    await connection.execute_query(
+        f"INSERT INTO {OutboxMessage._meta.db_table} "
+        f"(channel, chat_id, payload, created_at, attempts) VALUES ({', '.join(marks)})",
+        [channel, chat_id, json.dumps(reply.to_payload(), ensure_ascii=False),
+         datetime.now(UTC), 0],
+    )
 
 
 async def pending(
