@@ -129,7 +129,7 @@ class PeygirPredictor:
         self.classifier = Classifier(pack)
 
     def predict(self, text: str) -> Prediction:
-        intent = self.classifier.classify(text)
+        intent = self.classifier.analyse(text)
         kind = intent.kind
         key = intent.code if kind == "service" else intent.faq_id if kind == "faq" else None
         top: Label = (kind, key)

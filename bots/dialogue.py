@@ -58,6 +58,10 @@ class Dialogue:
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
+        if message.text and not message.callback_data:
+            # Classified now, outside the transaction, the answer is remembered for use inside:
+            # on SQLite the transaction holds the one connection, so keep CPU work out of it.
+            self.classifier.classify(normalize(message.text))
         async with in_transaction():
             if not await store.claim_update(message.dedup_key):
                 log.info("update %s seen before; ignored", message.dedup_key)
