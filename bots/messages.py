@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -106,3 +107,18 @@ class Reply:
             return self.text
         lines = [f"{persian_digits(str(i))}. {b.label}" for i, b in enumerate(choices, 1)]
         return self.text + "\n\n" + "\n".join(lines)
+
+
+def split_text(text: str, limit: int) -> Iterator[str]:
+    """Pieces of at most ``limit`` characters for a messenger's length cap, cut at a line
+    break or a space near the limit, never inside a word when that can be helped."""
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        yield text[:cut]
+        text = text[cut:].lstrip("\n ")
+    if text:
+        yield text

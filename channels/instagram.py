@@ -9,13 +9,13 @@ Direct has no inline keyboard, so a reply with buttons goes out as numbered choi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from instagrapi.types import DirectMessage
 
-from bots.messages import Attachment, IncomingMessage, Location, Reply
+from bots.messages import Attachment, IncomingMessage, Location, Reply, split_text
 
 CHANNEL = "instagram"
 # One Direct text holds at most 1000 characters (reported by instagrapi's users, not in any
@@ -102,18 +102,6 @@ def _location(raw: Mapping[str, Any]) -> Location | None:
 
 def direct_texts(reply: Reply, limit: int = MAX_TEXT) -> list[str]:
     """A reply as the Direct texts to send: buttons become numbered choices."""
-    return list(_pieces(reply.plain_text(), limit)) or [" "]
+    return list(split_text(reply.plain_text(), limit)) or [" "]
 
 
-def _pieces(text: str, limit: int) -> Iterator[str]:
-    """Cut at a line break or a space where one is near the limit, never inside a word."""
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
-        yield text[:cut]
-        text = text[cut:].lstrip("\n ")
-    if text:
-        yield text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from aiogram.types import (
 )
 
 from bots import texts
-from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply
+from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply, split_text
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 
@@ -157,18 +156,6 @@ async def fetch_file(bot: Bot, item: Attachment, media_dir: Path, max_bytes: int
     return replace(item, path=str(target), size=len(data))
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> Iterator[str]:
-    """Pieces of at most ``limit`` characters, cut at a line break or a space when possible."""
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
-        yield text[:cut]
-        text = text[cut:].lstrip("\n ")
-    if text:
-        yield text
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
@@ -199,7 +186,7 @@ class TelegramSender:
                 [InlineKeyboardButton(text=b.label[:64], callback_data=b.data[:64]) for b in row]
                 for row in reply.buttons
             ])
-        pieces = list(split_text(self._escape(reply.text))) or [" "]
+        pieces = list(split_text(self._escape(reply.text), MAX_TEXT)) or [" "]
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             await self.bot.send_message(

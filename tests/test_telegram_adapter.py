@@ -4,8 +4,9 @@ from typing import Any
 
 from aiogram.types import Update
 
+from bots.messages import split_text
 from bots.telegram_bot import FloodGate
-from channels.telegram import split_text, to_incoming
+from channels.telegram import MAX_TEXT, to_incoming
 
 USER = {"id": 42, "is_bot": False, "first_name": "شهروند"}
 CHAT = {"id": 42, "type": "private", "first_name": "شهروند"}
@@ -83,7 +84,7 @@ def test_callback_edited_sticker_and_groups() -> None:
 
 def test_long_text_is_split_at_the_limit() -> None:
     text = ("خط اول گزارش\n" * 600).strip()
-    pieces = list(split_text(text))
+    pieces = list(split_text(text, MAX_TEXT))
     assert all(len(p) <= 4096 for p in pieces) and len(pieces) >= 2
     assert "".join(p.replace("\n", "") for p in pieces) == text.replace("\n", "")
 
