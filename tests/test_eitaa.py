@@ -8,10 +8,7 @@ it) and the sending API (``/api/<token>/sendMessage``), which records what it is
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,10 +22,8 @@ import pytest
 
 from bots import texts
 from channels.eitaa import InitDataError, sign, verify_init_data
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, serve_env, serving
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "eitaa-app-token-for-tests"
 USER_ID = 70001
 REPORT = "سطل زباله سر کوچه‌مون پر شده و بو میده"
@@ -118,30 +113,13 @@ def eitaa() -> Iterator[FakeEitaa]:
 def served(eitaa: FakeEitaa, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Path]]:
     tmp = tmp_path_factory.mktemp("eitaa")
-    port = free_port()
-    env = dict(os.environ, PEYGIR_DATABASE_URL=f"sqlite://{tmp}/t.db", PEYGIR_WEB_PORT=str(port),
-               PEYGIR_WEB_HOST="127.0.0.1", PEYGIR_MEDIA_DIR=str(tmp / "media"),
-               PEYGIR_EITAA_TOKEN=TOKEN, PEYGIR_EITAA_API=f"{eitaa.base}/api",
-               PEYGIR_EITAA_SDK_URL=f"{eitaa.base}/eitaa-web-app.js",
-               PEYGIR_EITAA_PUSH_AFTER="1", PYTHONUNBUFFERED="1")
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], cwd=REPO_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        for _ in range(150):
-            try:
-                with opener.open(base + "/healthz", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None, (tmp / "server.log").read_text()
-                time.sleep(0.2)
+    env = serve_env(PEYGIR_DATABASE_URL=f"sqlite://{tmp}/t.db",
+                    PEYGIR_MEDIA_DIR=str(tmp / "media"), PEYGIR_EITAA_TOKEN=TOKEN,
+                    PEYGIR_EITAA_API=f"{eitaa.base}/api",
+                    PEYGIR_EITAA_SDK_URL=f"{eitaa.base}/eitaa-web-app.js",
+                    PEYGIR_EITAA_PUSH_AFTER="1")
+    with serving(env, tmp / "server.log") as base:
         yield base, tmp / "t.db"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        print((tmp / "server.log").read_text())
 
 
 def call(base: str, path: str, header: str | None, body: dict | None = None) -> int:
@@ -180,8 +158,7 @@ def test_a_report_with_photo_and_location_in_the_mini_app(
     photo = tmp_path / "bin.jpg"
     Image.new("RGB", (80, 60), (30, 120, 30)).save(photo, "JPEG")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=["--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fa-IR",
                                       geolocation={"latitude": 36.297, "longitude": 59.606},
                                       permissions=["geolocation"])

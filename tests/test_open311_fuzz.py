@@ -8,15 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -28,9 +22,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.open311_support import KEYS, PREFIX, SCHEMAS, validate
-from tests.support import free_port
+from tests.support import serve_env, serving
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("PEYGIR_FUZZ_EXAMPLES", "40"))  # per operation and mode
 SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200 must fit
     ("GET", "/services"): "services.json",
@@ -66,30 +59,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         database_url = request.getfixturevalue("postgres_database")
         _reset_postgres(database_url)
-    port = free_port()
-    env = {**os.environ, "PEYGIR_DATABASE_URL": database_url, "PEYGIR_WEB_HOST": "127.0.0.1",
-           "PEYGIR_WEB_PORT": str(port), "PEYGIR_MEDIA_DIR": str(tmp / "media"),
-           "PEYGIR_OPEN311_KEYS": ",".join(KEYS), "PYTHONUNBUFFERED": "1"}
-    base = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    env = serve_env(PEYGIR_DATABASE_URL=database_url, PEYGIR_MEDIA_DIR=str(tmp / "media"),
+                    PEYGIR_OPEN311_KEYS=",".join(KEYS))
     log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"serve did not start:\n{log_path.read_text(errors='replace')}")
-                try:
-                    with opener.open(base + "/healthz", timeout=2):
-                        break
-                except (urllib.error.URLError, OSError):
-                    time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with serving(env, log_path) as base:
+        yield base
     tail = log_path.read_text(errors="replace")
     assert "Traceback" not in tail, tail[-4000:]  # nothing blew up inside, even if caught
 

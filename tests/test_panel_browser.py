@@ -10,13 +10,9 @@ artifacts/screenshots/.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,16 +21,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.panel_support import CITIZEN_NAME, PASSWORD, PHONE, jpeg
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, serve_env, serving
 
 pytestmark = pytest.mark.browser
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 PHONE_VIEW = {"width": 390, "height": 844}
 DESKTOP_VIEW = {"width": 1280, "height": 900}
 TIMEOUT_MS = 15_000
@@ -50,13 +41,8 @@ class Env:
         self.db = f"sqlite://{tmp}/panel.db"
         self.media = tmp / "media"
         self.media.mkdir()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.vars = dict(os.environ) | {
-            "PEYGIR_DATABASE_URL": self.db, "PEYGIR_MEDIA_DIR": str(self.media),
-            "PEYGIR_WEB_HOST": "127.0.0.1", "PEYGIR_WEB_PORT": str(self.port),
-            "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1",
-        }
+        self.vars = serve_env(PEYGIR_DATABASE_URL=self.db, PEYGIR_MEDIA_DIR=str(self.media))
+        self.url = f"http://127.0.0.1:{self.vars['PEYGIR_WEB_PORT']}"
 
     def peygir(self, *args: str, stdin: str = "") -> None:
         subprocess.run([sys.executable, "-m", "bots.cli", *args], cwd=REPO_ROOT, env=self.vars,
@@ -91,32 +77,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                "اکیپ عمران شمال", "--password-stdin", stdin=PASSWORD + "\n")
     env.peygir("users", "add", "boss", "--role", "manager", "--password-stdin",
                stdin=PASSWORD + "\n")
-    log_path = env.media.parent / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], cwd=REPO_ROOT,
-                                env=env.vars, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"serve exited: {log_path.read_text(errors='replace')}")
-                try:
-                    with opener.open(env.url + "/healthz", timeout=2):
-                        break
-                except (urllib.error.URLError, OSError):
-                    if time.monotonic() > deadline:
-                        pytest.fail("serve did not start")
-                    time.sleep(0.2)
-            yield env
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            print(log_path.read_text(errors="replace")[-5000:])
+    with serving(env.vars, env.media.parent / "server.log"):
+        yield env
 
 
 @pytest.fixture(scope="module")

@@ -7,35 +7,17 @@ database and drives Debian's Chromium through Playwright at a phone viewport.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support import free_port
+from tests.support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, serve_env, serving
 
 pytestmark = pytest.mark.browser
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 TIMEOUT_MS = 15_000
@@ -58,77 +40,15 @@ if not CHROMIUM.exists():
 
 
 
-def _read_log(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run `python -m bots.cli serve` and yield its base URL."""
     tmp = tmp_path_factory.mktemp("webchat")
     media = tmp / "media"
     media.mkdir()
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "PEYGIR_DATABASE_URL": f"sqlite://{tmp}/t.db",
-            "PEYGIR_WEB_HOST": "127.0.0.1",
-            "PEYGIR_WEB_PORT": str(port),
-            "PEYGIR_MEDIA_DIR": str(media),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-            ),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    log_path = tmp / "server.log"
-    base_url = f"http://127.0.0.1:{port}"
-    # No proxies for the readiness probe, whatever the environment says.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bots.cli", "serve"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"`bots.cli serve` exited with code {proc.returncode} before "
-                        f"answering GET /; its output:\n{_read_log(log_path)}"
-                    )
-                try:
-                    with opener.open(base_url + "/", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"`bots.cli serve` did not answer GET / within "
-                        f"{SERVER_START_TIMEOUT_S:.0f} s; its output:\n{_read_log(log_path)}"
-                    )
-                time.sleep(0.2)
-
-            yield base_url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            # Captured output is shown by pytest only when something failed.
-            print(f"---- server output ({log_path}) ----\n{_read_log(log_path)}")
+    env = serve_env(PEYGIR_DATABASE_URL=f"sqlite://{tmp}/t.db", PEYGIR_MEDIA_DIR=str(media))
+    with serving(env, tmp / "server.log", ready="/", timeout=SERVER_START_TIMEOUT_S) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
