@@ -135,7 +135,7 @@ async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Tic
     ticket = await Ticket.get_or_none(tracking_code=tracking_code)
     if ticket is None:
         return None
-    if ticket.channel == channel and ticket.chat_id == chat_id:
+    if owns(ticket, channel, chat_id):
         return ticket
     following = await TicketFollower.exists(ticket_id=ticket.id, channel=channel, chat_id=chat_id)
     return ticket if following else None
