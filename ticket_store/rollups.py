@@ -318,12 +318,8 @@ async def read(start: datetime, end: datetime, now: datetime,
             acc(target, row["code"]).add_row(row)
             if target == "d":  # every ticket is in exactly one district row
                 city.add_row(row)
-        if unit is not None and groups["d"]:
-            total = Acc()
-            for a in groups["d"].values():
-                total.add_row({**{c: getattr(a, c) for c in COUNTS},
-                               **dict(zip(HIST, a.hist, strict=True))})
-            groups["u"][unit] = total
+                if unit is not None:  # and, for one unit, in that unit's row
+                    acc("u", unit).add_row(row)
     # Tickets: the first partial day, today and any day not (currently) rolled up.
     cut = [(day_start(a), day_start(b)) for a, b in _ranges(rolled)]
     ranges, cursor = [], start
