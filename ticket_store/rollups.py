@@ -42,6 +42,7 @@ from ticket_store.models import (
     PanelRollupDay,
     Ticket,
 )
+from ticket_store.store import placeholders
 
 OPEN_STATUSES = ("new", "assigned", "in_progress", "reopened")
 DONE_STATUSES = ("resolved", "closed")
@@ -214,7 +215,7 @@ async def refresh(now: datetime, max_passes: int = 50) -> Refresh:
             await _lock(conn)
             marks = await conn.execute_query_dict(
                 "SELECT id, day FROM panel_rollup_change WHERE day < "
-                + ("$1" if conn.capabilities.dialect == "postgres" else "?"), [today])
+                + placeholders(conn, 1)[0], [today])
             first = await _first_day()
             done = set(await PanelRollupDay.filter(day__lt=today).values_list("day", flat=True))
             todo = {int(m["day"]) for m in marks}
