@@ -72,7 +72,7 @@ class NewTicket:
 
 async def file_ticket(
     citizen: Citizen, channel: str, chat_id: str, draft: NewTicket, now: datetime,
-    deadlines: Deadlines,
+    deadlines: Deadlines, priority: int = 0, district: str | None = None,
 ) -> Ticket:
     onsite_due, answer_due = deadlines.due(draft.urgent, now)
     for _ in range(20):
@@ -92,6 +92,8 @@ async def file_ticket(
         longitude=draft.location.lon if draft.location else None,
         address=draft.address,
         urgent=draft.urgent,
+        priority=priority,
+        district=district,
         onsite_due=onsite_due,
         answer_due=answer_due,
         deep_link=draft.deep_link,
