@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 
 from config.city import DeadlineRules
 
+_NATIONAL = DeadlineRules()  # the 137 centres' own figures, unless a city tightens them
+
 
 @dataclass(frozen=True)
 class Deadlines:
-    urgent_onsite: timedelta = timedelta(hours=2)
-    urgent_answer: timedelta = timedelta(hours=24)
-    first_answer: timedelta = timedelta(hours=120)
+    urgent_onsite: timedelta = _NATIONAL.urgent_onsite
+    urgent_answer: timedelta = _NATIONAL.urgent_answer
+    first_answer: timedelta = _NATIONAL.first_answer
 
     @classmethod
     def from_rules(cls, rules: DeadlineRules) -> Deadlines:

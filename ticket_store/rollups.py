@@ -42,6 +42,7 @@ from ticket_store.models import (
     PanelRollupDay,
     Ticket,
 )
+from ticket_store.store import placeholders
 
 OPEN_STATUSES = ("new", "assigned", "in_progress", "reopened")
 DONE_STATUSES = ("resolved", "closed")
@@ -214,7 +215,7 @@ async def refresh(now: datetime, max_passes: int = 50) -> Refresh:
             await _lock(conn)
             marks = await conn.execute_query_dict(
                 "SELECT id, day FROM panel_rollup_change WHERE day < "
-                + ("$1" if conn.capabilities.dialect == "postgres" else "?"), [today])
+                + placeholders(conn, 1)[0], [today])
             first = await _first_day()
             done = set(await PanelRollupDay.filter(day__lt=today).values_list("day", flat=True))
             todo = {int(m["day"]) for m in marks}
@@ -318,12 +319,8 @@ async def read(start: datetime, end: datetime, now: datetime,
             acc(target, row["code"]).add_row(row)
             if target == "d":  # every ticket is in exactly one district row
                 city.add_row(row)
-        if unit is not None and groups["d"]:
-            total = Acc()
-            for a in groups["d"].values():
-                total.add_row({**{c: getattr(a, c) for c in COUNTS},
-                               **dict(zip(HIST, a.hist, strict=True))})
-            groups["u"][unit] = total
+                if unit is not None:  # and, for one unit, in that unit's row
+                    acc("u", unit).add_row(row)
     # Tickets: the first partial day, today and any day not (currently) rolled up.
     cut = [(day_start(a), day_start(b)) for a, b in _ranges(rolled)]
     ranges, cursor = [], start

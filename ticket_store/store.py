@@ -72,7 +72,7 @@ class NewTicket:
 
 async def file_ticket(
     citizen: Citizen, channel: str, chat_id: str, draft: NewTicket, now: datetime,
-    deadlines: Deadlines,
+    deadlines: Deadlines, priority: int = 0, district: str | None = None,
 ) -> Ticket:
     onsite_due, answer_due = deadlines.due(draft.urgent, now)
     for _ in range(20):
@@ -92,6 +92,8 @@ async def file_ticket(
         longitude=draft.location.lon if draft.location else None,
         address=draft.address,
         urgent=draft.urgent,
+        priority=priority,
+        district=district,
         onsite_due=onsite_due,
         answer_due=answer_due,
         deep_link=draft.deep_link,
@@ -135,7 +137,7 @@ async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Tic
     ticket = await Ticket.get_or_none(tracking_code=tracking_code)
     if ticket is None:
         return None
-    if ticket.channel == channel and ticket.chat_id == chat_id:
+    if owns(ticket, channel, chat_id):
         return ticket
     following = await TicketFollower.exists(ticket_id=ticket.id, channel=channel, chat_id=chat_id)
     return ticket if following else None

@@ -111,22 +111,22 @@ class Workflow:
                 if existing is not None:
                     await self._follow(existing, channel, chat_id, draft, attachment_ids, now)
                     return Filed(existing, duplicate=True)
-            ticket = await store.file_ticket(citizen, channel, chat_id, draft, now=now,
-                                             deadlines=self.deadlines)
-            await store.attach_to_ticket(ticket, attachment_ids or [])
-            await rollups.mark(ticket.created_at)
-            ticket.priority = 2 if draft.urgent else (
-                1 if citizen.standing != Standing.NONE else 0)
+            priority = 2 if draft.urgent else (1 if citizen.standing != Standing.NONE else 0)
+            district: str | None = None
             unit = None
             if draft.location is not None:
                 # With a place: the unit of its district (or a city-wide one). Without one,
                 # the ticket waits in the centre's queue for an operator to place it.
-                district = self.city.district_at(draft.location.lat, draft.location.lon)
-                ticket.district = district.code if district else None
+                found = self.city.district_at(draft.location.lat, draft.location.lon)
+                district = found.code if found else None
                 service = self.pack.service_by_code.get(draft.service_code)
                 unit = self.city.unit_for(draft.service_code, service.group if service else "",
-                                          ticket.district)
-            await ticket.save(update_fields=["priority", "district"])
+                                          district)
+            ticket = await store.file_ticket(citizen, channel, chat_id, draft, now=now,
+                                             deadlines=self.deadlines, priority=priority,
+                                             district=district)
+            await store.attach_to_ticket(ticket, attachment_ids or [])
+            await rollups.mark(ticket.created_at)
             if unit is not None:
                 await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
                                 texts.ROUTED_NOTE.format(unit=unit.name), now,
