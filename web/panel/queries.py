@@ -15,7 +15,7 @@ from tortoise import connections
 
 from ticket_store import rollups
 from ticket_store.models import StaffRole, StaffUser, Ticket
-from web.panel.fmt import OPEN_STATUSES
+from ticket_store.rollups import OPEN_STATUSES
 
 TICKET_FIELDS = set(Ticket._meta.fields_map)
 TABLE = Ticket._meta.db_table

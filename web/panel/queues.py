@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ticket_store.models import StaffRole
+from ticket_store.rollups import OPEN_STATUSES
 from web.panel import queries
 from web.panel.common import names_of, now_of, render
-from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
+from web.panel.fmt import STATUS_STAFF, remaining
 from web.panel.security import PATH, StaffDep
 
 router = APIRouter()

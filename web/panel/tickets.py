@@ -18,10 +18,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from bots.persian import CHANNEL_LABELS
 from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent, TicketFollower
+from ticket_store.rollups import OPEN_STATUSES
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
-from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
+from web.panel.fmt import STATUS_STAFF, remaining
 from web.panel.geo import areas_of, district_map
 from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
 
