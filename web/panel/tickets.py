@@ -17,7 +17,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from bots.persian import CHANNEL_LABELS
-from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent, TicketFollower
+from ticket_store import store
+from ticket_store.models import Attachment, StaffRole, Ticket, TicketFollower
 from ticket_store.rollups import OPEN_STATUSES
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
@@ -87,7 +88,7 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
     now = now_of(request)
     core = core_of(request)
     attachments = await Attachment.filter(ticket=ticket).order_by("id")
-    events = await TicketEvent.filter(ticket=ticket).order_by("at", "id")
+    events = await store.timeline(ticket)
     # The same problem reported again nearby: the later chats follow this ticket (their words
     # are on the timeline); which chats they are stays private.
     followers = await TicketFollower.filter(ticket=ticket).order_by("created_at") \
