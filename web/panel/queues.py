@@ -45,8 +45,7 @@ async def queue_page(request: Request, staff: StaffDep, state: str = "open", ser
         "services": sorted(names.services.items(), key=lambda kv: kv[1]),
         "units": sorted(names.units.items(), key=lambda kv: kv[1]),
         "districts": sorted(names.districts.items(), key=lambda kv: kv[1]),
-        "show_unit": queries.has("unit_code") and staff.role != StaffRole.UNIT,
-        "show_district": queries.has("district"),
+        "show_unit": staff.role != StaffRole.UNIT,
     }
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "queue":
         return render(request, "panel/_queue_table.html", context)
