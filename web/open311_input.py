@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from bots.messages import Location
 from config.pack import Pack
+from nlu.normalize import ascii_digits
 from ticket_store.open311 import BY_OPEN311_STATUS, MAX_RESULTS, RequestQuery
 
 WINDOW = timedelta(days=90)  # the spec's default and widest date window
@@ -25,7 +26,6 @@ LIMITS = {
     "description": 4000, "media_url": 2048, "service_request_id": 9 * MAX_RESULTS,
     "status": 32, "start_date": 64, "end_date": 64,
 }
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Control characters other than tab and newlines: PostgreSQL refuses NUL in text, and XML 1.0
@@ -59,7 +59,7 @@ def _number(fields: dict[str, str], name: str, bound: float, problems: Problems
     if name not in fields:
         return None
     try:
-        value = float(fields[name].translate(_DIGITS))
+        value = float(ascii_digits(fields[name]))
     except ValueError:
         problems.append(f"{name}: not a number")
         return None
@@ -109,7 +109,7 @@ def parse_post(raw: Mapping[str, str], pack: Pack) -> PostedRequest | Problems:
             problems.append("media_url: must be an http or https URL")
     phone = fields.get("phone")
     if phone is not None:
-        phone = phone.translate(_DIGITS)
+        phone = ascii_digits(phone)
         digits = sum(ch.isdigit() for ch in phone)
         if not _PHONE.match(phone) or not 5 <= digits <= 15:
             problems.append("phone: not a phone number")

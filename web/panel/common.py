@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from bots.core import Core
 from web.panel.fmt import filters
+from web.panel.geo import areas_of
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -34,7 +35,8 @@ def now_of(request: Request) -> datetime:
 
 
 class Names:
-    """Persian names for the codes the panel shows (services, units, districts)."""
+    """Persian names for the codes the panel shows (services, units, districts), and the
+    districts' outlines for the ticket map; built once from the pack."""
 
     def __init__(self, core: Core) -> None:
         pack = core.pack
@@ -42,6 +44,7 @@ class Names:
         self.groups = {s.service_code: s.group for s in pack.services}
         self.units = {u.code: u.name for u in pack.city.units}
         self.districts = {d.code: d.name for d in pack.city.districts}
+        self.areas = areas_of(pack.city.districts)
 
     def service(self, code: str | None) -> str:
         return self.services.get(code or "", code or "—")

@@ -65,9 +65,8 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
     hot = await queries.hotspots(now, unit=unit)
     weeks = await queries.weekly(now, unit=unit)
     labels = [jshort(w["start"], tz, with_time=False)[5:] for w in weeks]
-    series = [Series("ثبت‌شده", "s1", [w["opened"] for w in weeks])]
-    if queries.has("resolved_at"):
-        series.append(Series("انجام‌شده", "s2", [w["resolved"] for w in weeks]))
+    series = [Series("ثبت‌شده", "s1", [w["opened"] for w in weeks]),
+              Series("انجام‌شده", "s2", [w["resolved"] for w in weeks])]
     hot_rows = [(names.service(h["service_code"])
                  + (f" — {names.district(h['district'])}" if h["district"] else ""), h["n"])
                 for h in hot]
@@ -83,6 +82,4 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
         "trend_chart": bars(labels, series, "روند هفتگی"),
         "alerts": await queries.escalations(now, unit=unit),
         "recipients": {"manager": "مدیر واحد", "deputy": "معاون"},
-        "has_rating": queries.has("rating"),
-        "has_median": queries.has("first_answer_at"),
     })

@@ -61,8 +61,8 @@ def _summary_rows(rows: list[dict[str, Any]], names: Names, tz: str) -> list[lis
 def _detail_rows(rows: list[dict[str, Any]], names: Names, tz: str) -> list[list[Any]]:
     return [[r["tracking_code"], names.groups.get(r["service_code"], ""),
              names.service(r["service_code"]),
-             names.district(r.get("district")) if r.get("district") else "—",
-             names.unit(r.get("unit_code")) if r.get("unit_code") else "—",
+             names.district(r["district"]) if r["district"] else "—",
+             names.unit(r["unit_code"]) if r["unit_code"] else "—",
              STATUS_STAFF.get(r["status"], r["status"]), "بله" if r["urgent"] else "خیر",
              jshort(r["created_at"], tz), jshort(r["answer_due"], tz), r["address"] or ""]
             for r in rows]

@@ -20,8 +20,6 @@ STATUS_STAFF = {
     "referred": "ارجاع به دستگاه دیگر",
     "reopened": "بازگشایی‌شده",
 }
-OPEN_STATUSES = ("new", "assigned", "in_progress", "reopened")
-DONE_STATUSES = ("resolved", "closed")
 
 ROLE_LABELS = {
     "operator": "کارشناس ۱۳۷",

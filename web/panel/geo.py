@@ -15,6 +15,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from config.city import District
+
 Ring = Sequence[Sequence[float]]  # [(lon, lat), ...]
 
 
@@ -30,8 +32,6 @@ def _rings(geometry: Any) -> tuple[Ring, ...]:
         geometry = geometry.__geo_interface__
     if not isinstance(geometry, dict):
         return ()
-    if geometry.get("type") == "Feature":
-        return _rings(geometry.get("geometry"))
     kind, coords = geometry.get("type"), geometry.get("coordinates") or []
     if kind == "Polygon":
         return tuple(coords[:1])
@@ -40,15 +40,13 @@ def _rings(geometry: Any) -> tuple[Ring, ...]:
     return ()
 
 
-def areas_of(districts: Iterable[Any]) -> list[Area]:
-    """The pack's districts, whatever their exact shape (``polygon``/``geometry``/``geojson``)."""
+def areas_of(districts: Iterable[District]) -> list[Area]:
+    """The pack's districts as outer rings; districts with no polygon are left out."""
     out = []
     for d in districts:
-        geometry = next((getattr(d, name) for name in ("polygon", "geometry", "geojson", "geo")
-                         if getattr(d, name, None) is not None), None)
-        rings = _rings(geometry)
+        rings = _rings(d.geometry)
         if rings:
-            out.append(Area(str(getattr(d, "code", "")), str(getattr(d, "name", "")), rings))
+            out.append(Area(d.code, d.name, rings))
     return out
 
 

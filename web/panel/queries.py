@@ -1,9 +1,5 @@
 """The panel's reads: queues (filtered, sorted, paginated in SQL), who may see which ticket,
-dashboard figures aggregated in SQL (SQLite and PostgreSQL alike), the budget export.
-
-Fields the ticket workflow adds (unit, district, priority, first answer, resolution time,
-rating) are used when the model has them.
-"""
+dashboard figures aggregated in SQL (SQLite and PostgreSQL alike), the budget export."""
 
 from __future__ import annotations
 
@@ -15,23 +11,16 @@ from tortoise import connections
 
 from ticket_store import rollups
 from ticket_store.models import StaffRole, StaffUser, Ticket
-from web.panel.fmt import OPEN_STATUSES
+from ticket_store.rollups import OPEN_STATUSES
 
-TICKET_FIELDS = set(Ticket._meta.fields_map)
 TABLE = Ticket._meta.db_table
 PER_PAGE = 50
-
-
-def has(name: str) -> bool:
-    return name in TICKET_FIELDS
 
 
 # -- who sees what ---------------------------------------------------------------------------
 def scope(user: StaffUser, query: Any) -> Any:
     """A unit sees only the tickets assigned to it; the 137 centre and managers see all."""
     if user.role == StaffRole.UNIT:
-        if not has("unit_code"):
-            return query.filter(id=-1)
         return query.filter(unit_code=user.unit_code)
     return query
 
@@ -67,8 +56,8 @@ class QueuePage:
 
 
 QUEUE_COLUMNS = ["id", "tracking_code", "service_code", "status", "urgent", "onsite_due",
-                 "answer_due", "created_at", "address"] + [
-    name for name in ("unit_code", "district", "priority", "duplicate_count") if has(name)]
+                 "answer_due", "created_at", "address", "unit_code", "district", "priority",
+                 "duplicate_count"]
 
 
 async def queue(user: StaffUser, filters: QueueFilter, now: datetime,
@@ -82,9 +71,9 @@ async def queue(user: StaffUser, filters: QueueFilter, now: datetime,
         query = query.filter(status=filters.state)
     if filters.service:
         query = query.filter(service_code=filters.service)
-    if filters.unit and has("unit_code") and user.role != StaffRole.UNIT:
+    if filters.unit and user.role != StaffRole.UNIT:
         query = query.filter(unit_code=filters.unit)
-    if filters.district and has("district"):
+    if filters.district:
         query = query.filter(district=filters.district)
     total = await query.count()
     pages = max(1, -(-total // per_page))
@@ -183,18 +172,15 @@ def _group(p: _Params, column: str) -> str:
 async def hotspots(now: datetime, hours: int = 24, limit: int = 12,
                    unit: str | None = None) -> list[dict[str, Any]]:
     """The last day's reports counted by service and district, most first."""
-    if unit is not None and not has("unit_code"):
-        return []
     p = _Params()
-    district = "district" if has("district") else "NULL"
     where = f"created_at >= {p(now - timedelta(hours=hours))}"
     if unit is not None:
         where += f" AND unit_code = {p(unit)}"
-    sql = (f"SELECT service_code, {district} AS district, COUNT(*) AS n, "
+    sql = ("SELECT service_code, district, COUNT(*) AS n, "
            "SUM(CASE WHEN urgent THEN 1 ELSE 0 END) AS urgent "
-           f"FROM {TABLE} WHERE {where} GROUP BY {_group(p, 'service_code')}"
-           + (f", {_group(p, 'district')}" if has("district") else "")
-           + f" ORDER BY n DESC, service_code LIMIT {int(limit)}")
+           f"FROM {TABLE} WHERE {where} "
+           f"GROUP BY {_group(p, 'service_code')}, {_group(p, 'district')} "
+           f"ORDER BY n DESC, service_code LIMIT {int(limit)}")
     return await _rows(sql, p)
 
 
@@ -204,8 +190,6 @@ async def weekly(now: datetime, weeks: int = 12, unit: str | None = None
     start = now - timedelta(weeks=weeks)
     out = [{"start": start + timedelta(weeks=i), "opened": 0, "resolved": 0}
            for i in range(weeks)]
-    if unit is not None and not has("unit_code"):
-        return out
 
     async def count(column: str, extra: str = "") -> None:
         p = _Params()
@@ -222,8 +206,7 @@ async def weekly(now: datetime, weeks: int = 12, unit: str | None = None
                 out[week][name] = int(row["n"])
 
     await count("created_at")
-    if has("resolved_at"):
-        await count("resolved_at")
+    await count("resolved_at")
     return out
 
 
@@ -232,21 +215,19 @@ async def unresolved_summary(start: datetime, end: datetime, now: datetime
                              ) -> list[dict[str, Any]]:
     """Unresolved requests filed in [start, end), by service and district."""
     p = _Params()
-    district = "district" if has("district") else "NULL"
-    sql = (f"SELECT service_code, {district} AS district, COUNT(*) AS n, "
+    sql = ("SELECT service_code, district, COUNT(*) AS n, "
            f"SUM(CASE WHEN answer_due < {p(now)} THEN 1 ELSE 0 END) AS late, "
            "MIN(created_at) AS oldest "
            f"FROM {TABLE} WHERE status IN {_in(OPEN_STATUSES)} "
            f"AND created_at >= {p(start)} AND created_at < {p(end)} "
-           f"GROUP BY {_group(p, 'service_code')}"
-           + (f", {_group(p, 'district')}" if has("district") else "")
-           + " ORDER BY service_code" + (", district" if has("district") else ""))
+           f"GROUP BY {_group(p, 'service_code')}, {_group(p, 'district')} "
+           "ORDER BY service_code, district")
     return await _rows(sql, p)
 
 
 async def unresolved_detail(start: datetime, end: datetime) -> list[dict[str, Any]]:
     columns = ["tracking_code", "service_code", "status", "urgent", "created_at",
-               "answer_due", "address"] + [c for c in ("unit_code", "district") if has(c)]
+               "answer_due", "address", "unit_code", "district"]
     return await Ticket.filter(status__in=OPEN_STATUSES, created_at__gte=start,
                                created_at__lt=end).order_by("created_at").values(*columns)
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ticket_store.models import StaffRole
+from ticket_store.rollups import OPEN_STATUSES
 from web.panel import queries
 from web.panel.common import names_of, now_of, render
-from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
+from web.panel.fmt import STATUS_STAFF, remaining
 from web.panel.security import PATH, StaffDep
 
 router = APIRouter()
@@ -44,8 +45,7 @@ async def queue_page(request: Request, staff: StaffDep, state: str = "open", ser
         "services": sorted(names.services.items(), key=lambda kv: kv[1]),
         "units": sorted(names.units.items(), key=lambda kv: kv[1]),
         "districts": sorted(names.districts.items(), key=lambda kv: kv[1]),
-        "show_unit": queries.has("unit_code") and staff.role != StaffRole.UNIT,
-        "show_district": queries.has("district"),
+        "show_unit": staff.role != StaffRole.UNIT,
     }
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "queue":
         return render(request, "panel/_queue_table.html", context)

@@ -17,12 +17,14 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from bots.persian import CHANNEL_LABELS
-from ticket_store.models import Attachment, StaffRole, Ticket, TicketEvent, TicketFollower
+from ticket_store import store
+from ticket_store.models import Attachment, StaffRole, Ticket, TicketFollower
+from ticket_store.rollups import OPEN_STATUSES
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
-from web.panel.fmt import OPEN_STATUSES, STATUS_STAFF, remaining
-from web.panel.geo import areas_of, district_map
+from web.panel.fmt import STATUS_STAFF, remaining
+from web.panel.geo import district_map
 from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
 
 router = APIRouter()
@@ -84,38 +86,37 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
                       error: str = "") -> HTMLResponse:
     ticket = await _ticket(staff, code)
     now = now_of(request)
-    core = core_of(request)
+    names = names_of(request)
     attachments = await Attachment.filter(ticket=ticket).order_by("id")
-    events = await TicketEvent.filter(ticket=ticket).order_by("at", "id")
+    events = await store.timeline(ticket)
     # The same problem reported again nearby: the later chats follow this ticket (their words
     # are on the timeline); which chats they are stays private.
     followers = await TicketFollower.filter(ticket=ticket).order_by("created_at") \
         .limit(100).values("channel", "created_at")
     point = (ticket.latitude, ticket.longitude) if ticket.latitude is not None \
         and ticket.longitude is not None else None
-    areas = areas_of(core.pack.city.districts)
     open_ = ticket.status in OPEN_STATUSES
     due_onsite = remaining(ticket.onsite_due, now) if open_ and ticket.onsite_due else None
     due_answer = remaining(ticket.answer_due, now) if open_ else None
     return render(request, "panel/ticket.html", {
         "t": ticket,
-        "service": names_of(request).service(ticket.service_code),
-        "group": names_of(request).groups.get(ticket.service_code, ""),
-        "unit_code": getattr(ticket, "unit_code", None),
-        "district": getattr(ticket, "district", None),
+        "service": names.service(ticket.service_code),
+        "group": names.groups.get(ticket.service_code, ""),
+        "unit_code": ticket.unit_code,
+        "district": ticket.district,
         "attachments": attachments,
         "events": events,
         "followers": followers,
         "channels": CHANNEL_LABELS,
         "contact": await _contact(request, staff, ticket),
-        "consent": getattr(ticket, "contact_consent", None),
-        "map": district_map(areas, point, getattr(ticket, "district", None)),
+        "consent": ticket.contact_consent,
+        "map": district_map(names.areas, point, ticket.district),
         "point": point,
         "due_onsite": due_onsite,
         "due_answer": due_answer,
         "targets": [(s, STATUS_STAFF[s]) for s in targets_for(staff, ticket.status)]
         if staff.is_(*CAN_ACT, StaffRole.MANAGER) else [],
-        "units": sorted(names_of(request).units.items(), key=lambda kv: kv[1]),
+        "units": sorted(names.units.items(), key=lambda kv: kv[1]),
         "can_assign": staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES,
         "can_act": staff.is_(*CAN_ACT),
         "message": MESSAGES.get(done, ""),
