@@ -165,7 +165,6 @@ class Core:
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
             self._scheduler_task = None
         if self._transcription_task is not None:
-            self._stopping.set()
             self._transcription_task.cancel()
             await asyncio.gather(self._transcription_task, return_exceptions=True)
             self._transcription_task = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import random
@@ -48,7 +47,7 @@ from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.instagram import CHANNEL, direct_texts, item_to_incoming
 from media_ingest.images import exif_location
-from media_ingest.intake import check
+from media_ingest.intake import check, store_bytes
 from media_ingest.probe import MediaError
 from ticket_store.models import ProcessedUpdate
 
@@ -304,13 +303,7 @@ def fetch_media(item: Attachment, media_dir: Path, max_bytes: int) -> Attachment
     except requests.RequestException as exc:
         log.warning("instagram: download of a %s failed: %s", item.kind, exc)
         return item  # no path: the dialogue asks for the text, the file is simply not kept
-    digest = hashlib.sha256(data).hexdigest()
-    target = media_dir / digest[:2] / digest
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        partial.write_bytes(data)
-        partial.replace(target)
+    target = store_bytes(data, media_dir)
     try:
         checked = check(target, item.kind)
     except MediaError as bad:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -58,5 +59,4 @@ def citizen_facing(reply: Reply) -> Reply:
     buttons = tuple(
         tuple(Button(to_persian_digits(b.label), b.data) for b in row) for row in reply.buttons
     )
-    return Reply(to_persian_digits(reply.text), buttons, reply.request_location, reply.photos,
-                 reply.request_contact)
+    return replace(reply, text=to_persian_digits(reply.text), buttons=buttons)

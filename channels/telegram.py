@@ -7,7 +7,6 @@ is a flag on :class:`TelegramSender`, not a second adapter.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from aiogram.types import (
 
 from bots import texts
 from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply, split_text
+from media_ingest.intake import store_bytes
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 
@@ -145,14 +145,7 @@ async def fetch_file(bot: Bot, item: Attachment, media_dir: Path, max_bytes: int
     data = buffer.getvalue()
     if len(data) > max_bytes:
         return replace(item, too_big=True, size=len(data))
-    digest = hashlib.sha256(data).hexdigest()
-    suffix = Path(info.file_path).suffix[:8]
-    target = media_dir / digest[:2] / f"{digest}{suffix}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_bytes(data)
-        partial.replace(target)  # whole or absent, never half a file
+    target = store_bytes(data, media_dir, Path(info.file_path).suffix[:8])
     return replace(item, path=str(target), size=len(data))
 
 

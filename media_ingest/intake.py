@@ -132,6 +132,19 @@ def store_by_hash(
     return final
 
 
+def store_bytes(data: bytes | bytearray, media_dir: str | os.PathLike[str], ext: str = "") -> Path:
+    """What :func:`store_by_hash` does for bytes already in memory (a download): write them to
+    media_dir/<sha256[:2]>/<sha256><ext> through a ".part" file, unless already there."""
+    digest = hashlib.sha256(data).hexdigest()
+    target = Path(media_dir) / digest[:2] / f"{digest}{ext}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)  # whole or absent, never half a file
+    return target
+
+
 def _check_size(path: str | os.PathLike[str], max_bytes: int) -> None:
     size = file_size(path)
     if size > max_bytes:

@@ -140,9 +140,8 @@ class Classifier:
                 documents.append(Counter())
             for text in texts:
                 terms = _terms(text)
-                if weight >= W_KEYWORD:  # the trigram profile: names and keywords
+                if weight >= W_KEYWORD:  # the trigram profile and strong words: names, keywords
                     documents[index].update(trigrams(terms))
-                if weight >= W_KEYWORD:
                     strong.update(terms)
                 for term in terms:
                     forms = {term: weight, light_stem(term): weight}

@@ -63,7 +63,7 @@ def phonetic_key(word: str) -> str:
 
 def light_stem(word: str) -> str:
     """The written plural and clitic forms the pack itself uses: «چاله‌ها» → «چاله»."""
-    for suffix in ("هایی", "های", "ها"):
+    for suffix in _PLURALS:
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
             return word[: -len(suffix)]
     if word.endswith("هی") and len(word) > 3:  # «کوچه‌ی» (ezafe)
