@@ -114,9 +114,12 @@ def match_tokens(text: str) -> list[str]:
     return [tok if tok.isdigit() else fold(tok) for tok in raw_tokens(text)]
 
 
+_TO_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
 def persian_digits(text: str) -> str:
     """ASCII digits to Persian ones, for anything a citizen reads."""
-    return text.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    return text.translate(_TO_PERSIAN_DIGITS)
 
 
 def ascii_digits(text: str) -> str:

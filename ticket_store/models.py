@@ -19,6 +19,12 @@ class TicketStatus(StrEnum):
     REOPENED = "reopened"
 
 
+# States in which the city still owes the citizen work: the workflow, the panel's queues and
+# roll-ups, and Open311's "open" all read this one list.
+OPEN_STATUSES: tuple[str, ...] = (TicketStatus.NEW, TicketStatus.ASSIGNED,
+                                  TicketStatus.IN_PROGRESS, TicketStatus.REOPENED)
+
+
 class Standing(StrEnum):
     # Citizens the city flags for faster service: municipal volunteers (همیار شهرداری) and
     # trusted reporters (شهربان).

@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 
 from ticket_store.models import (
     ANSWER_BUCKETS_MIN,
+    OPEN_STATUSES,
     PanelRollup,
     PanelRollupChange,
     PanelRollupDay,
@@ -44,7 +45,6 @@ from ticket_store.models import (
 )
 from ticket_store.store import placeholders
 
-OPEN_STATUSES = ("new", "assigned", "in_progress", "reopened")
 DONE_STATUSES = ("resolved", "closed")
 EDGES_S = tuple(m * 60 for m in ANSWER_BUCKETS_MIN)
 BUCKETS = len(EDGES_S)

@@ -28,6 +28,7 @@ from ticket_store import rollups, store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     ESCALATION_DONE,
+    OPEN_STATUSES,
     Attachment,
     Citizen,
     Standing,
@@ -52,7 +53,7 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
     S.REFERRED: frozenset(),
 }
 # States in which the city still owes the citizen work.
-OPEN_STATES = frozenset({S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED})
+OPEN_STATES = frozenset(TicketStatus(s) for s in OPEN_STATUSES)
 # Reaching one of these is an answer to the citizen (it stops the escalation clock).
 ANSWERS = frozenset({S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.REFERRED})
 NEEDS_NOTE = {S.REJECTED: "a reason", S.REFERRED: "the outside body it went to",
@@ -179,13 +180,11 @@ class Workflow:
         now = now or self.clock()
         note = (note.strip() + " — " if note.strip() else "") + texts.ROUTED_NOTE.format(
             unit=unit.name)
+        current = TicketStatus(ticket.status)
+        stay = current in (S.ASSIGNED, S.IN_PROGRESS)  # a reassignment: same state, new unit
         async with in_transaction():
-            current = TicketStatus(ticket.status)
-            if current in (S.ASSIGNED, S.IN_PROGRESS):
-                return await self._set(ticket, current, actor, note, now,
-                                       extra={"unit_code": unit.code}, notify=False, stay=True)
-            return await self._set(ticket, S.ASSIGNED, actor, note, now,
-                                   extra={"unit_code": unit.code}, notify=False)
+            return await self._set(ticket, current if stay else S.ASSIGNED, actor, note, now,
+                                   extra={"unit_code": unit.code}, notify=False, stay=stay)
 
     async def _set(self, ticket: Ticket, to_status: TicketStatus, actor: str, note: str,
                    now: datetime, *, extra: dict[str, object] | None = None,
