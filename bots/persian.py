@@ -44,13 +44,18 @@ def to_persian_digits(text: str) -> str:
     return _FREE_DIGITS.sub(lambda m: persian_digits(m.group(0)), text)
 
 
+def local_jalali(moment: datetime, tz: str = "Asia/Tehran") -> jdatetime.datetime:
+    """An aware moment as the Jalali date and wall-clock time people see in ``tz``."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
+
+
 def jalali(moment: datetime, tz: str = "Asia/Tehran", with_time: bool = True) -> str:
     """«۲ آذر ۱۴۰۵، ساعت ۱۴:۳۰» for an aware datetime."""
-    local = moment.astimezone(ZoneInfo(tz))
-    j = jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
+    j = local_jalali(moment, tz)
     text = f"{j.day} {_JALALI_MONTHS[j.month - 1]} {j.year}"
     if with_time:
-        text += f"، ساعت {local.hour:02d}:{local.minute:02d}"
+        text += f"، ساعت {j.hour:02d}:{j.minute:02d}"
     return persian_digits(text)
 
 

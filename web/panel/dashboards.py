@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import jdatetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from bots.persian import local_jalali
 from ticket_store.models import StaffRole
 from web.panel import queries
 from web.panel.charts import Series, bars, hbars
@@ -33,7 +32,7 @@ async def _scores(request: Request, now: Any, tz: str) -> dict[str, Any]:
     ``Workflow.unit_scores`` reads the month's closed tickets one by one (tens of ms at
     100,000 tickets a year), so one computation serves every dashboard for a minute.
     """
-    local = jdatetime.date.fromgregorian(date=now.astimezone(ZoneInfo(tz)).date())
+    local = local_jalali(now, tz)
     key = (local.year, local.month)
     cache = getattr(request.app.state, "panel_scores", None)
     if cache is None:

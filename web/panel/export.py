@@ -14,6 +14,7 @@ import jdatetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from bots.persian import local_jalali
 from ticket_store.models import StaffRole
 from web.panel import queries
 from web.panel.common import Names, core_of, names_of, now_of, render
@@ -41,7 +42,7 @@ def year_bounds(year: int, tz: str) -> tuple[datetime, datetime]:
 
 
 def current_year(now: datetime, tz: str) -> int:
-    return jdatetime.date.fromgregorian(date=now.astimezone(ZoneInfo(tz)).date()).year
+    return local_jalali(now, tz).year
 
 
 def _moment(value: Any) -> datetime | None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-import jdatetime
-
-from bots.persian import jalali
+from bots.persian import jalali, local_jalali
 from nlu.normalize import persian_digits
 
 STATUS_STAFF = {
@@ -50,11 +47,10 @@ def jshort(moment: datetime | None, tz: str = "Asia/Tehran", with_time: bool = T
     """۱۴۰۴/۰۸/۲۳ ۱۴:۳۰"""
     if moment is None:
         return "—"
-    local = moment.astimezone(ZoneInfo(tz))
-    j = jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
+    j = local_jalali(moment, tz)
     text = f"{j.year:04d}/{j.month:02d}/{j.day:02d}"
     if with_time:
-        text += f" {local.hour:02d}:{local.minute:02d}"
+        text += f" {j.hour:02d}:{j.minute:02d}"
     return persian_digits(text)
 
 
