@@ -687,6 +687,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reports-per-chat", type=int, default=1,
                         help="reports each of --chats chats makes in the concurrent run")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--profile-out", type=Path, help="keep the bot's cProfile stats here")
     parser.add_argument("--seed", type=int, default=137)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     return parser.parse_args(argv)
@@ -791,6 +792,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     profiled = await bench.messages("profiled", args.chats, args.messages)
                     await bot.call("dump", str(path))
                     profile = where_time_goes(pstats.Stats(str(path)))
+                    if args.profile_out:
+                        args.profile_out.write_bytes(path.read_bytes())
                     print(f"\nWHERE THE TIME GOES: the burst of {args.messages} messages over "
                           f"{args.chats} chats again, the bot process under cProfile")
                     print(profile_text(profile, profiled))

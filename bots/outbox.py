@@ -10,6 +10,7 @@ but unmarked when the process died may already have arrived, so it is logged, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -66,6 +67,9 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.batch = batch
         self.wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()  # one delivery task per chat
+        self._sent: list[int] = []  # delivered, to be marked sent by the next flush
+        self._release: list[int] = []  # claimed but given back, to be released likewise
 
     async def report_interrupted(self) -> int:
         """At start-up: replies claimed by a process that died before marking them.
@@ -83,12 +87,23 @@ class OutboxWorker:
         return stuck
 
     async def deliver_due(self) -> int:
-        """Send what is due now; returns how many were sent.
+        """Send what is due now and wait for it; returns how many were sent."""
+        await self._flush()
+        started = await self._dispatch()
+        await asyncio.gather(*started)
+        sent = len(self._sent)
+        await self._flush()
+        return sent
 
-        One pass claims every reply it will send with one statement and marks those sent with
-        another, instead of two statements a reply: the outbox's share of the database work
-        falls from two round trips a reply to two a pass. A process that dies mid-pass leaves
-        its sent replies claimed, so they are reported as interrupted, never sent twice."""
+    async def _dispatch(self) -> list[asyncio.Task[None]]:
+        """Claim what may go now and start a delivery task for each chat that has some.
+
+        One statement claims every reply of the pass, and :meth:`_flush` marks finished ones
+        sent with one more, instead of two statements a reply. A chat whose delivery is still
+        running is left alone (its claimed reply heads its queue), so replies keep flowing to
+        other chats without waiting for the slowest send of a pass. A process that dies with
+        replies claimed but not marked leaves them to :meth:`report_interrupted`: never twice.
+        """
         rows = await OutboxMessage.filter(
             channel=self.channel, sent_at__isnull=True, failed_at__isnull=True,
         ).order_by("id").limit(self.batch)
@@ -98,14 +113,33 @@ class OutboxWorker:
         now = self.clock()
         ready = {chat: self._ready(chat_rows, now) for chat, chat_rows in by_chat.items()}
         claimed = await _claim([r.id for chat_rows in ready.values() for r in chat_rows], now)
-        sent: list[int] = []
-        release: list[int] = []
+        started = []
         # Chats are independent; within a chat the order of replies matters.
-        await asyncio.gather(*(self._deliver_chat(chat_rows, claimed, sent, release)
-                               for chat_rows in ready.values() if chat_rows))
-        await _update_ids(sent, sent_at=self.clock())
-        await _update_ids(release, claimed_at=None)
-        return len(sent)
+        for chat_rows in ready.values():
+            if chat_rows and chat_rows[0].id in claimed:
+                task = asyncio.create_task(self._deliver_chat(chat_rows, claimed))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+                started.append(task)
+            else:
+                self._release.extend(r.id for r in chat_rows if r.id in claimed)
+        return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self.wake.set()  # its marks are due, and its chat may have more to send
+
+    async def _flush(self) -> None:
+        """Mark finished deliveries sent, and release claims a delivery gave back."""
+        sent, self._sent = self._sent, []
+        release, self._release = self._release, []
+        try:
+            await _update_ids(sent, sent_at=self.clock())
+            sent = []
+            await _update_ids(release, claimed_at=None)
+        except Exception:
+            self._sent[:0], self._release[:0] = sent, release  # kept for the next flush
+            raise
 
     def _ready(self, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
         """The replies of one chat that may go now: up to one that must not be overtaken."""
@@ -120,18 +154,18 @@ class OutboxWorker:
             ready.append(row)
         return ready
 
-    async def _deliver_chat(self, rows: list[OutboxMessage], claimed: set[int],
-                            sent: list[int], release: list[int]) -> None:
+    async def _deliver_chat(self, rows: list[OutboxMessage], claimed: set[int]) -> None:
+        # self._sent and self._release are read at each use: a flush swaps them meanwhile.
         for i, row in enumerate(rows):
             later = [r.id for r in rows[i + 1:] if r.id in claimed]
             if row.id not in claimed:
-                release.extend(later)  # another worker has this chat's queue
+                self._release.extend(later)  # another worker has this chat's queue
                 return
             try:
                 await self.sender.send(row.chat_id, Reply.from_payload(row.payload))
             except RetryLater as wait:
                 await self._postpone(row, wait.seconds, str(wait), count=False)
-                release.extend(later)
+                self._release.extend(later)
                 return
             except Undeliverable as refused:
                 log.warning("%s: reply %d to chat %s refused: %s", self.channel, row.id,
@@ -144,9 +178,9 @@ class OutboxWorker:
                 log.warning("%s: reply %d failed (%s); retrying in %.0f s", self.channel,
                             row.id, fault, delay)
                 await self._postpone(row, delay, repr(fault), count=True)
-                release.extend(later)
+                self._release.extend(later)
                 return
-            sent.append(row.id)
+            self._sent.append(row.id)
 
     async def _postpone(self, row: OutboxMessage, seconds: float, error: str, count: bool
                         ) -> None:
@@ -160,11 +194,23 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         await self.report_interrupted()
+        try:
+            await self._loop(stop, idle)
+        finally:
+            # Let deliveries in flight finish and mark them, so a clean stop leaves nothing
+            # to be reported as interrupted at the next start.
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=5)
+            with contextlib.suppress(Exception):
+                await self._flush()
+
+    async def _loop(self, stop: asyncio.Event, idle: float) -> None:
         while not stop.is_set():
             # Cleared before the pass: a reply queued during it wakes the next pass at once.
             self.wake.clear()
             try:
-                await self.deliver_due()
+                await self._flush()
+                await self._dispatch()
             except Exception:  # the database went away for a moment: keep the loop alive
                 log.exception("%s: outbox delivery failed; retrying", self.channel)
             waiters = [asyncio.ensure_future(self.wake.wait()),

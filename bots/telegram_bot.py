@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiogram import Bot, Dispatcher, Router
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -39,6 +38,7 @@ from bots import texts
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from channels.botapi_session import BotApiSession
 from channels.telegram import TelegramSender, fetch_file, to_incoming
 from media_ingest.images import exif_location
 from media_ingest.intake import check
@@ -108,7 +108,7 @@ class MessengerBot:
 
 def make_bot(token: str, api_base: str) -> Bot:
     server = TelegramAPIServer.from_base(api_base)
-    return Bot(token=token, session=AiohttpSession(api=server))
+    return Bot(token=token, session=BotApiSession(api=server))
 
 
 class Messengers:
@@ -117,7 +117,12 @@ class Messengers:
     def __init__(self, dialogue: Dialogue, media_dir: Path = Path("media")) -> None:
         self.dialogue = dialogue
         self.media_dir = media_dir
-        self.dispatcher = Dispatcher()
+        # Our state lives in the database (the dialogue), not in aiogram's FSM: leaving the FSM
+        # out spares a middleware and a storage lookup on every update.
+        self.dispatcher = Dispatcher(disable_fsm=True)
+        # aiogram logs "Update id=… is handled" at INFO for every update: at hundreds of updates
+        # a second that is most of the log and a few per cent of the CPU. Failures still log.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
         self.dispatcher.include_router(self._router())
         self.bots: list[MessengerBot] = []
         self.flood = FloodGate()

@@ -128,3 +128,40 @@ async def test_two_workers_racing_send_each_reply_once_in_order(db: str) -> None
             mine = [t for c, t in sender.delivered if c == chat]
             assert mine == sorted(mine, key=texts.index)
     assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0
+
+
+async def test_a_slow_send_does_not_hold_other_chats(db: str) -> None:
+    """The running worker keeps delivering to other chats while one chat's send hangs, keeps
+    that chat's later replies behind it, and marks everything sent when it stops."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    class OneSlowChat(ScriptedSender):
+        async def send(self, chat_id: str, reply: Reply) -> None:
+            if chat_id == "slow":
+                await release.wait()
+            await super().send(chat_id, reply)
+
+    sender = OneSlowChat()
+    worker = OutboxWorker("telegram", sender)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, idle=0.05))
+    await queue("slow", "s1", "s2")
+    worker.wake.set()
+    await asyncio.sleep(0.2)
+    for i in range(3):  # queued after the slow send began: not held behind it
+        await queue(f"quick{i}", f"q{i}")
+        worker.wake.set()
+    async with asyncio.timeout(5):
+        while len(sender.delivered) < 3:
+            await asyncio.sleep(0.01)
+    assert sorted(t for _, t in sender.delivered) == ["q0", "q1", "q2"]
+    release.set()
+    async with asyncio.timeout(5):
+        while len(sender.delivered) < 5:
+            await asyncio.sleep(0.01)
+    assert [t for c, t in sender.delivered if c == "slow"] == ["s1", "s2"]
+    stop.set()
+    await running
+    assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0

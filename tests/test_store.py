@@ -144,3 +144,34 @@ async def test_sqlite_commits_in_wal_with_normal_sync(tmp_path) -> None:  # type
             assert (rows[0][0], mode[0][0]) == (expected, "wal")
         finally:
             await close_db()
+
+
+async def test_sqlite_checkpoints_in_the_background(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Automatic checkpoints are off (they ran inside a commit); a connection of our own copies
+    the WAL into the database file within about a second instead."""
+    import sqlite3
+
+    from tortoise import connections
+
+    from ticket_store.db import CHECKPOINT_INTERVAL, close_db, open_db
+
+    path = tmp_path / "c.db"
+    await open_db(f"sqlite://{path}")
+    try:
+        connection = connections.get("default")
+        _, rows = await connection.execute_query("PRAGMA wal_autocheckpoint")
+        assert rows[0][0] == 0
+        for i in range(50):
+            await OutboxMessage.create(channel="web", chat_id=f"c{i}", payload={"text": "x"})
+
+        def in_main_file() -> int:
+            # immutable=1 reads the database file alone, leaving the WAL out.
+            with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as main_file:
+                return main_file.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
+
+        deadline = asyncio.get_running_loop().time() + 10 * CHECKPOINT_INTERVAL
+        while in_main_file() < 50:
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint ran"
+            await asyncio.sleep(0.1)
+    finally:
+        await close_db()

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import sqlite3
+import sys
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.api import migrate
 
 APP = "peygir"
+log = logging.getLogger(__name__)
 
 
 # SQLite in WAL mode with synchronous=NORMAL syncs at checkpoints, not at every commit: a
 # process crash loses nothing committed; a power cut may lose the last moments. It trebles
 # the bot's throughput on a disk with slow fsync (bench/bots.py). Add ?synchronous=FULL to
 # PEYGIR_DATABASE_URL to sync every commit instead.
-SQLITE_DEFAULTS = {"synchronous": "NORMAL"}
+#
+# Checkpoints (copying the WAL back into the database file, with an fsync) run from a
+# connection of their own every second, off the commit path: SQLite's automatic checkpoint
+# runs inside whichever commit crosses 1,000 pages, and held the bot's one connection for
+# up to a second on a slow disk (bench.bots). wal_autocheckpoint=1000 in the URL restores it.
+SQLITE_DEFAULTS = {"synchronous": "NORMAL", "wal_autocheckpoint": "0"}
+SQLITE_SWITCH_INTERVAL = 0.0005  # seconds; see open_db
+CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints
 
 
 def with_sqlite_defaults(database_url: str) -> str:
@@ -66,6 +78,14 @@ async def open_db(database_url: str, *, upgrade: bool = True) -> None:
     """
     await close_db()
     config = tortoise_config(database_url)
+    sqlite_file = _sqlite_file(config["connections"]["default"])
+    if database_url.startswith("sqlite"):
+        # aiosqlite runs every statement in a thread of its own, and each statement is a
+        # hand-over to that thread and back. While the event loop is busy, the thread waits
+        # for the GIL for up to CPython's switch interval, 5 ms, on every hand-over, and a
+        # transaction holds SQLite's one connection across all of them. 0.5 ms keeps
+        # transactions short under load (bench.bots: p99 under a steady 300 messages/s).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SQLITE_SWITCH_INTERVAL))
     if upgrade:
         # In a task of its own: the migrator's tortoise context stays inside that task.
         await asyncio.create_task(_migrate(config))
@@ -76,10 +96,19 @@ async def open_db(database_url: str, *, upgrade: bool = True) -> None:
         except Exception:
             await context.close_connections()
             raise
+    if sqlite_file:
+        global _checkpointer
+        _checkpointer = asyncio.create_task(_checkpoint_every(sqlite_file, CHECKPOINT_INTERVAL),
+                                            name="sqlite-checkpoint")
 
 
 async def close_db() -> None:
     """Close the connections and forget the models' binding, so another database can follow."""
+    global _checkpointer
+    if _checkpointer is not None:
+        _checkpointer.cancel()
+        await asyncio.gather(_checkpointer, return_exceptions=True)
+        _checkpointer = None
     if get_current_context() is None:
         return
     await Tortoise._reset_apps()
@@ -87,6 +116,34 @@ async def close_db() -> None:
     # tortoise caches each model's INSERT by connection *name*; a later database of another
     # dialect under the same name would reuse SQLite's placeholders on PostgreSQL.
     EXECUTOR_CACHE.clear()
+
+
+_checkpointer: asyncio.Task[None] | None = None
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL whose automatic checkpoints are off; None otherwise."""
+    if not url.startswith("sqlite:"):
+        return None
+    credentials = expand_db_url(url)["credentials"]
+    path = credentials["file_path"]
+    if path == ":memory:" or str(credentials.get("wal_autocheckpoint")) != "0":
+        return None
+    return str(path)
+
+
+async def _checkpoint_every(path: str, interval: float) -> None:
+    """Passive WAL checkpoints from a connection of our own: writers never wait for them."""
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=interval)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as trouble:  # busy or gone for a moment: the next one runs
+                log.warning("SQLite checkpoint failed: %s", trouble)
+    finally:
+        connection.close()
 
 
 # For tortoise's own CLI: `tortoise -c ticket_store.db.TORTOISE_ORM makemigrations`.
