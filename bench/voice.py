@@ -161,6 +161,7 @@ class Memory:
 class Decoding:
     beam_size: int
     temperature: str
+    timestamps: bool
     seconds: list[float]
     rtf: float
     cers: list[float]
@@ -267,14 +268,16 @@ def default_temperature() -> tuple[float, ...]:
 
 
 def compare_decoding(transcriber: Transcriber, text: str, repeats: int) -> list[Decoding]:
-    """beam 5 vs 1 and temperature fallback vs 0, called on the model directly."""
+    """beam 5, 3 and 1, temperature fallback vs 0, timestamp tokens or none, called on the
+    model directly (no hint words)."""
     path = synthesise(text)
     fallback = default_temperature()
-    settings: list[tuple[int, tuple[float, ...] | float, str]] = [
-        (5, fallback, "fallback"), (5, 0.0, "0"), (1, fallback, "fallback"), (1, 0.0, "0"),
+    settings: list[tuple[int, tuple[float, ...] | float, str, bool]] = [
+        (5, fallback, "fallback", True), (5, 0.0, "0", True), (1, fallback, "fallback", True),
+        (1, 0.0, "0", True), (5, 0.0, "0", False), (3, 0.0, "0", False),
     ]
     rows = []
-    for beam, temperature, label in settings:
+    for beam, temperature, label, timestamps in settings:
         seconds: list[float] = []
         cers: list[float] = []
         fallbacks = segments = 0
@@ -283,7 +286,7 @@ def compare_decoding(transcriber: Transcriber, text: str, repeats: int) -> list[
             started = time.perf_counter()
             pieces, info = transcriber.model.transcribe(
                 str(path), language="fa", beam_size=beam, temperature=temperature,
-                condition_on_previous_text=False,
+                condition_on_previous_text=False, without_timestamps=not timestamps,
             )
             decoded = list(pieces)  # segments are decoded lazily, as they are read
             seconds.append(time.perf_counter() - started)
@@ -292,7 +295,7 @@ def compare_decoding(transcriber: Transcriber, text: str, repeats: int) -> list[
             segments += len(decoded)
             fallbacks += sum(1 for s in decoded if s.temperature > 0)
         rows.append(Decoding(
-            beam_size=beam, temperature=label, seconds=seconds,
+            beam_size=beam, temperature=label, timestamps=timestamps, seconds=seconds,
             rtf=_median(seconds) / duration, cers=cers, cer=_median(cers),
             fallback_segments=fallbacks, segments=segments,
         ))
@@ -443,14 +446,15 @@ def speed_report(speed: Speed, settings: str) -> str:
             f"DECODING SETTINGS on the {COMPARE_NOTE} note ({audio:.1f} s), model.transcribe "
             "called directly, condition_on_previous_text=False; fallback = faster-whisper's "
             f"default ({temps}); CER = median over runs",
-            f"{'beam':>4}  {'temperature':<12}{'median s':>9}{'RTF':>7}{'CER':>7}"
+            f"{'beam':>4}  {'temperature':<12}{'timestamps':<11}{'median s':>9}{'RTF':>7}{'CER':>7}"
             f"{'fallback segs':>15}  runs s / CER",
         ]
         lines.append("-" * len(lines[-1]))
         for d in speed.decoding:
             runs = ", ".join(f"{s:.2f}/{c:.2f}" for s, c in zip(d.seconds, d.cers, strict=True))
             lines.append(
-                f"{d.beam_size:>4}  {d.temperature:<12}{_median(d.seconds):>9.2f}{d.rtf:>7.2f}"
+                f"{d.beam_size:>4}  {d.temperature:<12}{'yes' if d.timestamps else 'no':<11}"
+                f"{_median(d.seconds):>9.2f}{d.rtf:>7.2f}"
                 f"{d.cer:>7.2f}{f'{d.fallback_segments}/{d.segments}':>15}  {runs}"
             )
     return "\n".join(lines)

@@ -34,7 +34,7 @@ class Transcriber:
     _lock = threading.Lock()
 
     def __init__(self, model: str = "base", device: str = "cpu", compute_type: str = "int8",
-                 beam_size: int = 5, prompt: str | None = None,
+                 beam_size: int = 3, prompt: str | None = None,
                  hotwords: str | None = None) -> None:
         self.model_name = resolve(model)
         self.device = device
@@ -56,17 +56,42 @@ class Transcriber:
 
     def transcribe(self, path: str | Path) -> Transcript:
         started = time.perf_counter()
+        text, duration = self._decode(path, self.hotwords)
+        if self.hotwords and echoes_hints(text, self.hotwords):
+            # On a note it cannot make out, Whisper may read its hint words back instead
+            # («… سرعت‌گیر اتوبوس تاکسی …»), which would offer the citizen services nobody
+            # named. Such a note is decoded again without them.
+            text, duration = self._decode(path, None)
+        return Transcript(text=text, duration=duration, seconds=time.perf_counter() - started)
+
+    def _decode(self, path: str | Path, hotwords: str | None) -> tuple[str, float]:
         # Chosen by measurement (bench/voice.py, espeak-ng Persian notes, base int8, 2 cores):
-        # faster-whisper's temperature fallback re-decoded whole windows up to five times
-        # (notes at 0.7-1.6x real time) for no better text; a single temperature of 0 with
-        # 3-gram repetition blocked kept every note under 0.3x real time and stopped the
-        # «شو ده شو ده…» loops, at a slightly better character error rate.
+        # - temperature 0 only: faster-whisper's fallback re-decoded whole windows up to five
+        #   times (notes at 0.7-1.6x real time) for no better text;
+        # - 3-gram repetition blocked: it stopped the «شو ده شو ده…» loops;
+        # - beam 3 without timestamp tokens: RTF 0.13-0.14 on 15 s and 60 s notes with the
+        #   hint words, against 0.18 for beam 5 with timestamps, for a few points of top-3.
         segments, info = self.model.transcribe(
             str(path), language=LANGUAGE, beam_size=self.beam_size, temperature=0.0,
-            no_repeat_ngram_size=3,
+            no_repeat_ngram_size=3, without_timestamps=True,
             condition_on_previous_text=False,  # keeps one misheard phrase from snowballing
-            initial_prompt=self.prompt, hotwords=self.hotwords,
+            initial_prompt=self.prompt, hotwords=hotwords,
         )
         text = " ".join(segment.text.strip() for segment in segments).strip()
-        return Transcript(text=text, duration=float(info.duration),
-                          seconds=time.perf_counter() - started)
+        return text, float(info.duration)
+
+
+ECHO_RUN = 3  # hint words in a row that no citizen says: Whisper reading its prompt back
+
+
+def echoes_hints(text: str, hotwords: str) -> bool:
+    """Whether ``text`` holds ``ECHO_RUN`` or more of the hint words one after another.
+
+    Short words of multi-word hints («و» of «ساخت و ساز») are everyday speech, not echoes."""
+    hints = {word for word in hotwords.split() if len(word) >= 3}
+    run = 0
+    for word in text.split():
+        run = run + 1 if word in hints else 0
+        if run >= ECHO_RUN:
+            return True
+    return False

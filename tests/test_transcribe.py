@@ -52,3 +52,16 @@ def test_cli_transcribe_contract(whisper_dir: Path, voice_note: Path, tmp_path: 
         assert row["text"] and isinstance(row["duration"], float) and row["seconds"] > 0
     assert "error" in rows[1] and "error" in rows[2]
     assert "it/s" not in result.stderr and "file/s" not in result.stderr  # no bar unless asked
+
+
+def test_hint_words_read_back_are_recognised() -> None:
+    from media_ingest.transcribe import echoes_hints
+
+    hints = "آسفالت درخت افتاده سرعت‌گیر اتوبوس تاکسی زباله ساخت و ساز"
+    # Three hint words in a row: Whisper reading its prompt back, not a citizen.
+    assert echoes_hints("گودبرداری سرعت‌گیر اتوبوس تاکسی دیوار", hints)
+    # Hint words a citizen does say, apart or two together, are speech.
+    assert not echoes_hints("درخت افتاده روی آسفالت کوچه", hints)
+    assert not echoes_hints("ایستگاه اتوبوس تاکسی نداره", hints)
+    assert not echoes_hints("شاخه روی سیم افتاده درخت و تیر برق", hints)
+    assert not echoes_hints("", hints)
