@@ -53,6 +53,7 @@ class Core:
     async def start(self) -> None:
         await open_db(self.settings.database_url)
         self.started = True
+        self._stopping = asyncio.Event()  # a fresh one: a Core may be started again after stop
         self.messengers = self._messengers()
         if self.messengers:
             await self.messengers.start()
@@ -101,7 +102,6 @@ class Core:
             messengers.on_speech = self.transcription.wake.set
         if instagram:
             instagram.on_speech = self.transcription.wake.set
-        self._stopping = asyncio.Event()
         self._transcription_task = asyncio.create_task(
             self.transcription.run(self._stopping), name="transcription")
 

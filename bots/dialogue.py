@@ -63,10 +63,11 @@ class Dialogue:
             # on SQLite the transaction holds the one connection, so keep CPU work out of it.
             self.classifier.classify(normalize(message.text))
         async with in_transaction():
-            if not await store.claim_update(message.dedup_key):
+            state = await store.claim_update_and_load_state(
+                message.dedup_key, message.channel, message.chat_id)
+            if state is None:
                 log.info("update %s seen before; ignored", message.dedup_key)
                 return []
-            state = await store.load_state(message.channel, message.chat_id)
             before = copy.deepcopy(state)
             replies = await self._respond(message, state)
             if message.channel in self.plain_channels:

@@ -54,6 +54,18 @@ async def test_claim_update_once_even_when_racing(db: str) -> None:
     assert await ProcessedUpdate.filter(dedup_key="telegram:42").count() == 1
 
 
+async def test_claim_and_state_in_one_statement(db: str) -> None:
+    """The hot path's claim also brings the chat's state back; a repeat gets None."""
+    async with in_transaction():
+        assert await store.claim_update_and_load_state("telegram:1", "telegram", "5") == {}
+    await store.save_state("telegram", "5", {"stage": "confirm", "draft": {"text": "چاله"}})
+    async with in_transaction():
+        assert await store.claim_update_and_load_state("telegram:2", "telegram", "5") == {
+            "stage": "confirm", "draft": {"text": "چاله"}}
+        assert await store.claim_update_and_load_state("telegram:2", "telegram", "5") is None
+    assert await ProcessedUpdate.filter(dedup_key__startswith="telegram:").count() == 2
+
+
 async def test_failed_handling_leaves_no_dedup_record(db: str) -> None:
     try:
         async with in_transaction():
