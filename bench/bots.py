@@ -718,9 +718,11 @@ async def database(url: str | None, folder: Path) -> AsyncIterator[str]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.steal import cpu_ticks, steal_share
     from config.pack import load_pack
 
     began = time.perf_counter()
+    ticks_at_start = cpu_ticks()
     texts = choose_texts(load_pack())
     flood_limit = 1_000_000
     startup = math.nan
@@ -801,6 +803,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await bot.stop()
     elapsed = time.perf_counter() - began
     print(f"\nwhole run: {elapsed:.0f} s")
+    print(steal_share(ticks_at_start, cpu_ticks()))
     return {
         "machine": info,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

@@ -557,8 +557,10 @@ def _settings_text(transcriber: Transcriber) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.nlu import machine_info
+    from bench.steal import cpu_ticks, steal_share
 
     started = time.perf_counter()
+    ticks_at_start = cpu_ticks()
     info = machine_info(None)
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print(f"machine: Python {info['python']} ({info['implementation']}), {info['cpu']}, "
@@ -596,6 +598,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(targets_report(rows))
     elapsed = time.perf_counter() - started
     print(f"\nwall time {elapsed:.0f} s")
+    print(steal_share(ticks_at_start, cpu_ticks()))
     return {
         "machine": info,
         "settings": {
