@@ -103,5 +103,3 @@ def _location(raw: Mapping[str, Any]) -> Location | None:
 def direct_texts(reply: Reply, limit: int = MAX_TEXT) -> list[str]:
     """A reply as the Direct texts to send: buttons become numbered choices."""
     return list(split_text(reply.plain_text(), limit)) or [" "]
-
-

@@ -149,8 +149,6 @@ async def fetch_file(bot: Bot, item: Attachment, media_dir: Path, max_bytes: int
     return replace(item, path=str(target), size=len(data))
 
 
-
-
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
 
 

@@ -34,13 +34,11 @@ class Transcriber:
     _lock = threading.Lock()
 
     def __init__(self, model: str = "base", device: str = "cpu", compute_type: str = "int8",
-                 beam_size: int = 5, prompt: str | None = None,
-                 hotwords: str | None = None) -> None:
+                 beam_size: int = 5, hotwords: str | None = None) -> None:
         self.model_name = resolve(model)
         self.device = device
         self.compute_type = compute_type
         self.beam_size = beam_size
-        self.prompt = prompt
         self.hotwords = hotwords
 
     @property
@@ -76,7 +74,7 @@ class Transcriber:
             str(path), language=LANGUAGE, beam_size=self.beam_size, temperature=0.0,
             no_repeat_ngram_size=3,
             condition_on_previous_text=False,  # keeps one misheard phrase from snowballing
-            initial_prompt=self.prompt, hotwords=hotwords,
+            hotwords=hotwords,
         )
         text = " ".join(segment.text.strip() for segment in segments).strip()
         return text, float(info.duration)

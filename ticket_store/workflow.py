@@ -127,11 +127,12 @@ class Workflow:
                                              deadlines=self.deadlines, priority=priority,
                                              district=district)
             await store.attach_to_ticket(ticket, attachment_ids or [])
-            await rollups.mark(ticket.created_at)
-            if unit is not None:
+            if unit is not None:  # routing is a change: _set marks the day's roll-up stale
                 await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
                                 texts.ROUTED_NOTE.format(unit=unit.name), now,
                                 extra={"unit_code": unit.code}, notify=False)
+            else:
+                await rollups.mark(ticket.created_at)  # a new ticket: its day is stale
         return Filed(ticket, duplicate=False)
 
     async def nearby_open(self, service_code: str, where: Location) -> Ticket | None:

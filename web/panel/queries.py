@@ -10,8 +10,7 @@ from typing import Any
 from tortoise import connections
 
 from ticket_store import rollups
-from ticket_store.models import StaffRole, StaffUser, Ticket
-from ticket_store.rollups import OPEN_STATUSES
+from ticket_store.models import OPEN_STATUSES, StaffRole, StaffUser, Ticket
 
 TABLE = Ticket._meta.db_table
 PER_PAGE = 50

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ticket_store.models import StaffRole
-from ticket_store.rollups import OPEN_STATUSES
+from ticket_store.models import OPEN_STATUSES, StaffRole
 from web.panel import queries
 from web.panel.common import names_of, now_of, render
 from web.panel.fmt import STATUS_STAFF, remaining

@@ -18,8 +18,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from bots.persian import CHANNEL_LABELS
 from ticket_store import store
-from ticket_store.models import Attachment, StaffRole, Ticket, TicketFollower
-from ticket_store.rollups import OPEN_STATUSES
+from ticket_store.models import (
+    OPEN_STATUSES,
+    Attachment,
+    StaffRole,
+    Ticket,
+    TicketFollower,
+)
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
