@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import sys
+import urllib.parse
 from typing import Any
 
 from tortoise import Tortoise
@@ -134,14 +135,22 @@ def _sqlite_file(url: str) -> str | None:
 
 async def _checkpoint_every(path: str, interval: float) -> None:
     """Passive WAL checkpoints from a connection of our own: writers never wait for them."""
-    connection = sqlite3.connect(path, check_same_thread=False, timeout=interval)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(_checkpoint, path, interval)
+        except sqlite3.Error as trouble:  # busy or gone for a moment: the next one runs
+            log.warning("SQLite checkpoint failed: %s", trouble)
+
+
+def _checkpoint(path: str, timeout: float) -> None:
+    # Opened and closed in the worker thread: a connection shared with the event loop could
+    # be closed by a cancelled task while the thread still runs on it (a crash in SQLite).
+    # mode=rw: a database removed meanwhile is not created again, empty.
+    uri = f"file:{urllib.parse.quote(path)}?mode=rw"
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout)
     try:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as trouble:  # busy or gone for a moment: the next one runs
-                log.warning("SQLite checkpoint failed: %s", trouble)
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:
         connection.close()
 

@@ -43,7 +43,7 @@ from ticket_store.models import (
     PanelRollupDay,
     Ticket,
 )
-from ticket_store.store import placeholders
+from ticket_store.store import Params, placeholders
 
 DONE_STATUSES = ("resolved", "closed")
 EDGES_S = tuple(m * 60 for m in ANSWER_BUCKETS_MIN)
@@ -271,17 +271,11 @@ class Figures:
     rolled_days: int = 0  # days read from roll-ups (the rest counted from tickets)
 
 
-def _placeholder(postgres: bool, values: list[Any], value: Any) -> str:
-    values.append(value)
-    return f"${len(values)}" if postgres else "?"
-
-
 async def read(start: datetime, end: datetime, now: datetime,
                unit: str | None = None) -> Figures:
     """The dashboard's figures for tickets created in [start, end), optionally one unit's:
     whole past days from roll-ups where they are current, the rest from tickets."""
     conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
     first_full = day_of(start) + (0 if start == day_start(day_of(start)) else 1)
     last_full = min(day_of(now), day_of(end))  # whole days end by then, and before today
     rolled: list[int] = []
@@ -305,8 +299,7 @@ async def read(start: datetime, end: datetime, now: datetime,
     if rolled:
         lo, hi = rolled[0], rolled[-1] + 1
         holes = sorted(set(range(lo, hi)) - set(rolled))
-        values: list[Any] = []
-        p = lambda v: _placeholder(postgres, values, v)  # noqa: E731
+        p = Params()
         where = (f"dim IN ({', '.join(p(d) for d in dims)}) AND unit_code = {p(unit or '')} "
                  f"AND day >= {p(lo)} AND day < {p(hi)}")
         if holes:
@@ -314,7 +307,7 @@ async def read(start: datetime, end: datetime, now: datetime,
         sums = ", ".join(f"SUM({c}) AS {c}" for c in (*COUNTS, *HIST))
         for row in await conn.execute_query_dict(
                 f"SELECT dim, code, {sums} FROM panel_rollup WHERE {where} GROUP BY dim, code",
-                values):
+                p.values):
             target = dims[row["dim"]]
             acc(target, row["code"]).add_row(row)
             if target == "d":  # every ticket is in exactly one district row
@@ -337,17 +330,16 @@ async def read(start: datetime, end: datetime, now: datetime,
             acc(dim, code).add_ticket(*facts)
     # Open and past the deadline by now: moves with the clock, so counted live (late
     # answers are already in late_answered).
-    values = []
-    p = lambda v: _placeholder(postgres, values, v)  # noqa: E731
+    p = Params()
     statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)  # constants
     where = (f"status IN ({statuses}) AND created_at >= {p(start)} AND created_at < {p(end)} "
              f"AND answer_due < {p(now)} "
              "AND (first_answer_at IS NULL OR first_answer_at <= answer_due)")
     if unit is not None:
-        where += f" AND {'' if postgres else '+'}unit_code = {p(unit)}"
+        where += f" AND {'' if p.postgres else '+'}unit_code = {p(unit)}"
     for row in await conn.execute_query_dict(
             f"SELECT unit_code, district, service_code, COUNT(*) AS n FROM {Ticket._meta.db_table} "
-            f"WHERE {where} GROUP BY unit_code, district, service_code", values):
+            f"WHERE {where} GROUP BY unit_code, district, service_code", p.values):
         n = int(row["n"])
         city.late_open += n
         acc("u", row["unit_code"] or "").late_open += n

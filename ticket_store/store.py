@@ -214,6 +214,25 @@ async def save_state(channel: str, chat_id: str, state: dict[str, Any]) -> None:
     )
 
 
+class Params:
+    """Collects a statement's parameters as it is written, each placeholder in the default
+    connection's own style (``$1, $2`` on PostgreSQL, ``?`` on SQLite)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.postgres = connections.get("default").capabilities.dialect == "postgres"
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self.postgres else "?"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        """SQL for the seconds between two timestamp expressions."""
+        if self.postgres:
+            return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
 def placeholders(connection: Any, count: int) -> list[str]:
     """Placeholders in the connection's own style."""
     if connection.capabilities.dialect == "postgres":

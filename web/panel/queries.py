@@ -11,6 +11,7 @@ from tortoise import connections
 
 from ticket_store import rollups
 from ticket_store.models import OPEN_STATUSES, StaffRole, StaffUser, Ticket
+from ticket_store.store import Params
 
 TABLE = Ticket._meta.db_table
 PER_PAGE = 50
@@ -89,28 +90,7 @@ async def queue(user: StaffUser, filters: QueueFilter, now: datetime,
 
 
 # -- dashboards ------------------------------------------------------------------------------
-def _dialect() -> str:
-    return connections.get("default").capabilities.dialect
-
-
-class _Params:
-    """Collects query parameters and writes placeholders in the connection's own style."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.postgres = _dialect() == "postgres"
-
-    def __call__(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}" if self.postgres else "?"
-
-    def seconds(self, later: str, earlier: str) -> str:
-        if self.postgres:
-            return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-        return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-async def _rows(sql: str, params: _Params) -> list[dict[str, Any]]:
+async def _rows(sql: str, params: Params) -> list[dict[str, Any]]:
     return await connections.get("default").execute_query_dict(sql, params.values)
 
 
@@ -162,7 +142,7 @@ async def dashboard(start: datetime, end: datetime, now: datetime,
     return Dashboard(Figures.of(None, figures.city), ordered("u"), ordered("d"), ordered("s"))
 
 
-def _group(p: _Params, column: str) -> str:
+def _group(p: Params, column: str) -> str:
     """A GROUP BY term. On SQLite a unary plus keeps the planner from walking the whole
     service_code index to avoid a sort, when the created_at range is far more selective."""
     return column if p.postgres else f"+{column}"
@@ -171,7 +151,7 @@ def _group(p: _Params, column: str) -> str:
 async def hotspots(now: datetime, hours: int = 24, limit: int = 12,
                    unit: str | None = None) -> list[dict[str, Any]]:
     """The last day's reports counted by service and district, most first."""
-    p = _Params()
+    p = Params()
     where = f"created_at >= {p(now - timedelta(hours=hours))}"
     if unit is not None:
         where += f" AND unit_code = {p(unit)}"
@@ -191,7 +171,7 @@ async def weekly(now: datetime, weeks: int = 12, unit: str | None = None
            for i in range(weeks)]
 
     async def count(column: str, extra: str = "") -> None:
-        p = _Params()
+        p = Params()
         bucket = f"FLOOR({p.seconds(column, p(start))} / 604800.0)" if p.postgres else \
             f"CAST({p.seconds(column, p(start))} / 604800.0 AS INTEGER)"
         where = f"{column} >= {p(start)} AND {column} < {p(now)}{extra}"
@@ -213,7 +193,7 @@ async def weekly(now: datetime, weeks: int = 12, unit: str | None = None
 async def unresolved_summary(start: datetime, end: datetime, now: datetime
                              ) -> list[dict[str, Any]]:
     """Unresolved requests filed in [start, end), by service and district."""
-    p = _Params()
+    p = Params()
     sql = ("SELECT service_code, district, COUNT(*) AS n, "
            f"SUM(CASE WHEN answer_due < {p(now)} THEN 1 ELSE 0 END) AS late, "
            "MIN(created_at) AS oldest "
