@@ -57,7 +57,7 @@ class Example:
 class Prediction:
     label: Label
     score: float
-    top3: tuple[Label, ...]  # the top-1 (when it names an entry) and the next two candidates
+    top3: tuple[Label, ...]  # three picks: the top-1 when it names an entry, then the next best
 
 
 class Predictor(Protocol):
@@ -114,7 +114,7 @@ def _dedupe(labels: Iterable[Label]) -> list[Label]:
 def _top3(top: Label, ranked: Sequence[Label]) -> tuple[Label, ...]:
     """Three slots: the top answer (if it names an entry) plus the best other candidates."""
     head = [top] if top[0] in LABELLED_KINDS else []
-    return tuple(head + [label for label in ranked if label != top][:2])
+    return tuple((head + [label for label in ranked if label != top])[:3])
 
 
 # ---------------------------------------------------------------- systems
@@ -132,10 +132,8 @@ class PeygirPredictor:
         intent = self.classifier.analyse(text)
         kind = intent.kind
         key = intent.code if kind == "service" else intent.faq_id if kind == "faq" else None
-        top: Label = (kind, key)
-        alternatives = [(c.kind, c.key) for c in intent.alternatives[:2]]
-        head = [top] if kind in LABELLED_KINDS else []
-        return Prediction(label=top, score=float(intent.score), top3=tuple(head + alternatives))
+        # The same three the dialogue offers as buttons (Intent.choices).
+        return Prediction(label=(kind, key), score=float(intent.score), top3=intent.choices(3))
 
 
 class FuzzBaseline:

@@ -215,11 +215,7 @@ class Dialogue:
 
     # -- services and drafts -----------------------------------------------------------------
     def _offer_choices(self, clean: str, intent: Intent, state: dict[str, Any]) -> list[Reply]:
-        options: list[tuple[str, str]] = []
-        top_key = intent.code or intent.faq_id
-        if top_key:
-            options.append((intent.kind, top_key))
-        options += [(c.kind, c.key) for c in intent.alternatives[:2]]
+        options = intent.choices(3)
         rows = tuple((self._choice_button(kind, key),) for kind, key in options)
         rows += ((Button(texts.NONE_OF_THESE, "svc:none"),),)
         state["stage"] = "choose"

@@ -82,6 +82,17 @@ class Intent:
     alternatives: tuple[Candidate, ...] = field(default=())
     confident: bool = False  # act on it, or ask the citizen to pick
 
+    def choices(self, limit: int = 3) -> tuple[tuple[Literal["service", "faq"], str], ...]:
+        """What a citizen picks from: the top entry when the intent names one, then the
+        alternatives, ``limit`` in all (a greeting or an unclear message offers its three
+        best guesses, which is what a garbled voice note needs)."""
+        head: tuple[tuple[Literal["service", "faq"], str], ...] = ()
+        if self.kind == "service" and self.code:
+            head = (("service", self.code),)
+        elif self.kind == "faq" and self.faq_id:
+            head = (("faq", self.faq_id),)
+        return (head + tuple((c.kind, c.key) for c in self.alternatives))[:limit]
+
     def to_json(self) -> dict[str, object]:
         return {
             "kind": self.kind,
@@ -331,7 +342,10 @@ class Classifier:
             return Intent("status", 0.8, alternatives=tuple(ranked[:3]), confident=True)
         barely_informative = len(informative) <= 2 and top_score < self.threshold
         if has_greeting and (not informative or barely_informative):
-            return Intent("greeting", 1.0 if not informative else 1 - top_score, confident=True)
+            # The guesses ride along: typed, a greeting is answered as one; spoken, «سلام»
+            # and a garbled rest still offers the citizen its three best guesses.
+            return Intent("greeting", 1.0 if not informative else 1 - top_score,
+                          alternatives=tuple(ranked[:3]), confident=True)
         if top is None or top_score < self.unknown_below:
             return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
 

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bots.dialogue import Dialogue
 from bots.messages import Attachment, Reply
 from bots.transcription import TranscriptionWorker
@@ -67,6 +69,26 @@ async def test_voice_note_is_filed_only_after_a_tap(
     ticket = await Ticket.get(chat_id="vo")
     assert ticket.transcript and "درخت" in ticket.transcript
     assert await AttachmentRow.filter(ticket=ticket, kind="voice").count() == 1
+
+
+@pytest.mark.parametrize(("heard", "expected"), [
+    ("سلام وقتتون بخیر آشقال کوچه", "svc:garbage_collection"),  # reads as a greeting
+    ("سلام خسته نباشید درخت کجس بیشه", "svc:fallen_tree"),  # too unclear to act on
+])
+async def test_a_garbled_note_still_offers_three_guesses(
+    chat: MemoryChannel, dialogue: Dialogue, voice_note: Path, tmp_path: Path,
+    heard: str, expected: str,
+) -> None:
+    """Typed, these get a greeting or «I did not understand»; heard, the citizen picks."""
+    await send_voice(chat, "gx", voice_note, tmp_path / "media")
+    assert await TranscriptionWorker(dialogue, lambda: ScriptedEars(heard)).run_once()
+    choices = buttons((await chat.flush("gx"))[-1])
+    assert len(choices) == 4 and choices[-1] == "svc:none"
+    assert expected in choices
+    await chat.say("gx", callback=expected)
+    await chat.say("gx", callback="loc:skip")
+    assert "کد پیگیری" in (await chat.say("gx", callback="confirm"))[-1].text
+    assert (await Ticket.get(chat_id="gx")).service_code == expected.removeprefix("svc:")
 
 
 async def test_a_job_interrupted_by_a_crash_runs_again_once(
