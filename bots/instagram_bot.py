@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -40,12 +41,13 @@ from instagrapi.exceptions import (
     RateLimitError,
     TwoFactorRequired,
 )
+from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from channels.instagram import CHANNEL, direct_texts, item_to_incoming
+from channels.instagram import CHANNEL, dedup_key, direct_texts, item_to_incoming
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_bytes
 from media_ingest.probe import MediaError
@@ -58,6 +60,7 @@ SLOW_DOWN = (PleaseWaitFewMinutes, RateLimitError, ClientThrottledError, Feedbac
 # Only a person can clear these (in the Instagram app, or with new credentials).
 NEEDS_A_PERSON = (ChallengeRequired, TwoFactorRequired, BadPassword)
 MESSAGES_PER_THREAD = 20  # items fetched per thread and poll
+OLDER_PAGES = 10  # pages of older items fetched for a thread whose new items overflow a poll
 
 
 class NotLoggedIn(Exception):
@@ -145,8 +148,11 @@ class InstagramBot:
             log.info("instagram: logged in as %s", self.username)
         return self.client
 
-    def _fetch(self, client: Client) -> list[Found]:
+    def _fetch(self, client: Client) -> tuple[list[Found], dict[str, str]]:
+        """The newest items of every thread, oldest first within a thread, and the cursor to
+        older items of each thread that has more than one poll shows."""
         found: list[Found] = []
+        older: dict[str, str] = {}
         for pending in (False, True):
             if pending:
                 threads, _ = client.direct_pending_chunk()
@@ -158,20 +164,70 @@ class InstagramBot:
                 (str(t.get("thread_id")), str(item.get("item_id"))): item
                 for t in raw_threads for item in t.get("items") or []
             }
+            for t in raw_threads:
+                if t.get("has_older") and t.get("oldest_cursor"):
+                    older[str(t.get("thread_id"))] = str(t["oldest_cursor"])
             for thread in threads:
                 # Newest first from Instagram; instagrapi's timestamps keep whole seconds only,
                 # so the thread's own order, reversed, is the order the citizen wrote in.
                 for message in reversed(thread.messages):
                     raw = raw_items.get((str(thread.id), str(message.id)), {})
                     found.append(Found(str(thread.id), message, raw, pending))
-        return found
+        return found, older
+
+    def _fetch_older(self, client: Client, thread_id: str, cursor: str, pending: bool
+                     ) -> list[Found]:
+        """A thread's items before ``cursor``, oldest first: page after page (Instagram's own
+        thread endpoint, 20 a page) back to a reply of ours (the items before it were answered
+        then), to ``max_age``, or ``OLDER_PAGES`` pages."""
+        oldest = datetime.now() - self.max_age
+        viewer = str(client.user_id)
+        found: list[Found] = []
+        for _ in range(OLDER_PAGES):
+            thread = client.private_request(f"direct_v2/threads/{thread_id}/", params={
+                "visual_message_return_type": "unseen", "direction": "older",
+                "limit": str(MESSAGES_PER_THREAD), "cursor": cursor,
+            })["thread"]
+            page = thread.get("items") or []
+            for raw in page:
+                message = extract_direct_message(copy.deepcopy(raw))  # it rewrites its input
+                found.append(Found(thread_id, message, raw, pending))
+            cursor = thread.get("oldest_cursor")
+            ours = any(f.message.is_sent_by_viewer or str(f.message.user_id) == viewer
+                       for f in found[-len(page):])
+            if (not page or ours or not thread.get("has_older") or not cursor
+                    or found[-1].message.timestamp.replace(tzinfo=None) < oldest):
+                break
+        return found[::-1]
+
+    async def _overflowed(self, items: list[Found], viewer: str) -> bool:
+        """Whether a thread's oldest item in this poll is new: then older ones may be too (a
+        citizen wrote more between two polls than one poll shows). An item of ours, or one
+        already handled, marks where the last poll left off."""
+        first = items[0]
+        if first.message.is_sent_by_viewer or str(first.message.user_id) == viewer:
+            return False
+        if first.message.timestamp.replace(tzinfo=None) < datetime.now() - self.max_age:
+            return False
+        return not await ProcessedUpdate.exists(
+            dedup_key=dedup_key(first.thread_id, str(first.message.id)))
 
     # -- polling ---------------------------------------------------------------------------
     async def poll_once(self) -> int:
         """One look at the inbox and the requests; returns how many items were handled."""
         client = await self.ready_client()
-        found = await self.call(self._fetch, client)
+        newest, older = await self.call(self._fetch, client)
         viewer = str(client.user_id)
+        found: list[Found] = []
+        for thread_id in dict.fromkeys(item.thread_id for item in newest):
+            items = [item for item in newest if item.thread_id == thread_id]
+            if thread_id in older and await self._overflowed(items, viewer):
+                earlier = await self.call(self._fetch_older, client, thread_id,
+                                          older[thread_id], items[0].pending)
+                log.info("instagram: thread %s had more new items than one poll shows; "
+                         "%d older fetched", thread_id, len(earlier))
+                items = earlier + items
+            found += items
         oldest = datetime.now() - self.max_age  # instagrapi's timestamps are naive local time
         handled = 0
         accept: set[str] = set()

@@ -228,3 +228,30 @@ def test_replies_become_numbered_texts_within_directs_limit() -> None:
     pieces = direct_texts(reply)
     assert len(pieces) == 2 and all(len(p) <= 1000 for p in pieces)
     assert pieces[-1].endswith("۱. بله")
+
+
+async def test_more_items_than_one_poll_shows_are_all_handled(
+    fake: FakeInstagram, bot: InstagramBot
+) -> None:
+    """A citizen wrote 45 items between two polls: the inbox shows the newest 20, the rest
+    are fetched page by page from the thread, oldest first, each handled once."""
+    fake.say(THREAD, text=REPORT)  # the oldest: a report, which must not be lost
+    for n in range(44):
+        fake.say(THREAD, text=f"سلام {n}")
+    assert await turn(bot) == 45
+    assert fake.pages == [THREAD, THREAD]  # two pages of 20 older items after the inbox's 20
+    replies = fake.texts_to(THREAD)
+    assert texts.ASK_LOCATION[:20] in replies[0]  # the report was answered first
+    # The next poll shows our replies as the newest items: nothing is fetched or sent again.
+    sent = len(fake.sent)
+    assert await turn(bot) == 0 and len(fake.sent) == sent and len(fake.pages) == 2
+
+
+async def test_older_pages_stop_at_our_own_reply(fake: FakeInstagram, bot: InstagramBot
+                                                 ) -> None:
+    fake.say(THREAD, text=REPORT)
+    assert await turn(bot) == 1  # answered: our reply now stands in the thread
+    for n in range(30):
+        fake.say(THREAD, text=f"سلام {n}")
+    assert await turn(bot) == 30
+    assert fake.pages == [THREAD]  # one page reached our reply; older ones were not asked for

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ class FakeInstagram:
         self.threads: dict[str, Thread] = {}
         self.sent: list[Sent] = []
         self.approved: list[str] = []
+        self.pages: list[str] = []  # thread ids of every older-items page asked for
         self.requests: list[str] = []  # "METHOD /path" of every request, in order
         self.unknown: list[str] = []
         self.sessions = {SESSION_ID}
@@ -137,6 +138,9 @@ class FakeInstagram:
             "is_group": False, "mentions_muted": False,
             "approval_required_for_new_members": False, "input_mode": 0,
             "has_older": len(thread.items) > limit, "last_seen_at": {},
+            # Instagram's cursors are item ids: the oldest item sent, to page on from.
+            "oldest_cursor": items[-1]["item_id"] if items else None,
+            "newest_cursor": items[0]["item_id"] if items else None,
         }
 
     def answer(self, method: str, path: str, query: dict[str, list[str]],
@@ -164,6 +168,8 @@ class FakeInstagram:
                            if t.pending == pending]
             inbox = {"threads": threads, "has_older": False, "oldest_cursor": None}
             return 200, {"inbox": inbox, **ok}, "application/json"
+        if path.startswith("/api/v1/direct_v2/threads/") and method == "GET":
+            return self._thread_page(path.split("/")[-2], query)
         if path.startswith("/api/v1/direct_v2/threads/broadcast/"):
             return self._broadcast(path, form)
         if path.endswith("/approve/") and method == "POST":
@@ -175,6 +181,21 @@ class FakeInstagram:
             return 200, ok, "application/json"
         self.unknown.append(f"{method} {path}")
         return 404, {"message": "not faked", "status": "fail"}, "application/json"
+
+    def _thread_page(self, thread_id: str, query: dict[str, list[str]]
+                     ) -> tuple[int, Any, str]:
+        """One thread, ``limit`` items older than the item id in ``cursor`` (direction older)."""
+        with self._lock:
+            thread = self.threads.get(thread_id)
+            if thread is None:
+                return 404, {"message": "thread not found", "status": "fail"}, "application/json"
+            self.pages.append(thread_id)
+            cursor = (query.get("cursor") or [""])[0]
+            limit = int((query.get("limit") or ["20"])[0])
+            ids = [item["item_id"] for item in thread.items]
+            start = ids.index(cursor) + 1 if cursor in ids else 0
+            page = self._thread_json(replace(thread, items=thread.items[start:]), limit)
+        return 200, {"thread": page, "status": "ok"}, "application/json"
 
     def _authorised(self, authorization: str) -> bool:
         """instagrapi sends ``Bearer IGT:2:<base64 JSON with sessionid>``."""
