@@ -198,3 +198,33 @@ def test_a_report_with_photo_and_location_in_the_mini_app(
             break
         time.sleep(0.1)
     assert eitaa.sent == [{"chat_id": [str(USER_ID)], "text": ["درخواست شما انجام شد."]}]
+
+
+async def test_a_units_evidence_photo_reaches_the_mini_app_as_a_url(db: str, tmp_path: Path
+                                                                    ) -> None:
+    """The unit resolves an Eitaa citizen's ticket with a photo: the mini-app gets the
+    photo's /media/ URL (never the server's path), and the URL serves the photo."""
+    import httpx
+
+    from bots.core import Core
+    from config.settings import Settings
+    from tests.panel_support import file, jpeg
+    from web.app import create_app
+
+    settings = Settings(database_url=db, media_dir=tmp_path / "media", eitaa_token=TOKEN,
+                        _env_file=None)
+    core = Core.build(settings)
+    ticket = await file(chat=str(USER_ID))
+    ticket.channel = "eitaa"
+    await ticket.save()
+    photo = await core.workflow.add_evidence(ticket, jpeg(), "after.jpg", "unit", tmp_path)
+    await core.workflow.change_status(ticket, "in_progress", "unit")
+    await core.workflow.change_status(ticket, "resolved", "unit", "انجام شد")
+    transport = httpx.ASGITransport(app=create_app(core))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        polled = await c.get("/api/eitaa/poll", headers={"X-Eitaa-Init-Data": init_data()})
+        assert polled.status_code == 200
+        photos = [url for r in polled.json()["replies"] for url in r["photos"]]
+        assert photos == [f"/media/{Path(photo.path).name}"]
+        shown = await c.get(photos[0])
+        assert shown.status_code == 200 and shown.content[:2] == b"\xff\xd8"

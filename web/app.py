@@ -40,6 +40,23 @@ class ChatIn(BaseModel):
     callback: str | None = Field(default=None, max_length=128)
     location: LocationIn | None = None
 
+    def incoming(self, channel: str, chat: str) -> IncomingMessage:
+        """The message as the dialogue takes it (the web chat's and the Eitaa mini-app's)."""
+        return IncomingMessage(
+            channel=channel, chat_id=chat, user_id=chat, message_id=self.client_id,
+            dedup_key=f"{channel}:{chat}:{self.client_id}", text=self.text or "",
+            callback_data=self.callback,
+            location=Location(self.location.lat, self.location.lon) if self.location else None,
+        )
+
+
+def for_browser(reply: Reply) -> dict[str, object]:
+    """A reply as a page shows it: evidence photos are files on disk, the page gets their
+    URLs (``/media/<hash>``), never the server's paths."""
+    payload = reply.to_payload()
+    payload["photos"] = [f"/media/{Path(p).name}" for p in payload["photos"]]
+    return payload
+
 
 class ChatOut(BaseModel):
     replies: list[dict[str, object]]
@@ -85,10 +102,7 @@ def create_app(core: Core) -> FastAPI:
         out: list[dict[str, object]] = []
         for row in await store.pending(CHANNEL, chat):
             if await store.mark_sent(row):
-                payload = Reply.from_payload(row.payload).to_payload()
-                # Evidence photos travel as files on disk; the browser gets their URLs.
-                payload["photos"] = [f"/media/{Path(p).name}" for p in payload["photos"]]
-                out.append(payload)
+                out.append(for_browser(Reply.from_payload(row.payload)))
         return out
 
     @app.get("/media/{name}")
@@ -107,13 +121,7 @@ def create_app(core: Core) -> FastAPI:
     async def send(body: ChatIn, chat: ChatId) -> ChatOut:
         if body.text is None and body.callback is None and body.location is None:
             raise HTTPException(422, "پیام خالی است.")
-        message = IncomingMessage(
-            channel=CHANNEL, chat_id=chat, user_id=chat, message_id=body.client_id,
-            dedup_key=f"{CHANNEL}:{chat}:{body.client_id}", text=body.text or "",
-            callback_data=body.callback,
-            location=Location(body.location.lat, body.location.lon) if body.location else None,
-        )
-        await core.dialogue.handle(message)
+        await core.dialogue.handle(body.incoming(CHANNEL, chat))
         return ChatOut(replies=await deliver(chat))
 
     @app.post("/bot/{channel}/{path}")

@@ -18,12 +18,12 @@ from fastapi.templating import Jinja2Templates
 from bots.core import Core
 from bots.dialogue import MAX_DOWNLOAD
 from bots.eitaa_push import take_for_app
-from bots.messages import Attachment, IncomingMessage, Location
+from bots.messages import Attachment, IncomingMessage
 from channels.eitaa import CHANNEL, EitaaUser, InitDataError, verify_init_data
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_by_hash
 from media_ingest.probe import MediaError
-from web.app import ChatIn
+from web.app import ChatIn, for_browser
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
             raise HTTPException(401, REFUSED) from refused
 
     async def replies(chat: str) -> dict[str, object]:
-        return {"replies": [r.to_payload() for r in await take_for_app(chat)]}
+        return {"replies": [for_browser(r) for r in await take_for_app(chat)]}
 
     @app.get("/eitaa", response_class=HTMLResponse)
     async def eitaa_page(request: Request) -> HTMLResponse:
@@ -63,12 +63,7 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
         user = citizen(x_eitaa_init_data)
         if body.text is None and body.callback is None and body.location is None:
             raise HTTPException(422, "پیام خالی است.")
-        await core.dialogue.handle(IncomingMessage(
-            channel=CHANNEL, chat_id=user.id, user_id=user.id, message_id=body.client_id,
-            dedup_key=f"{CHANNEL}:{user.id}:{body.client_id}", text=body.text or "",
-            callback_data=body.callback,
-            location=Location(body.location.lat, body.location.lon) if body.location else None,
-        ))
+        await core.dialogue.handle(body.incoming(CHANNEL, user.id))
         return await replies(user.id)
 
     @app.get("/api/eitaa/poll")
