@@ -45,12 +45,10 @@ from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
+from bots.downloads import keep_download
 from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.instagram import CHANNEL, dedup_key, direct_texts, item_to_incoming
-from media_ingest.images import exif_location
-from media_ingest.intake import check, store_bytes
-from media_ingest.probe import MediaError
 from ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -343,7 +341,7 @@ def fetch_media(item: Attachment, media_dir: Path, max_bytes: int) -> Attachment
     """Download one Direct attachment by content hash, within the size limit, then check it.
 
     Runs in a worker thread. A file over the limit comes back ``too_big``; one whose content
-    is not what it claims comes back with a polite ``problem`` and is deleted.
+    is not what it claims comes back with a polite ``problem`` (see :func:`keep_download`).
     """
     try:
         with requests.get(item.file_ref, stream=True, timeout=(10, 60)) as response:
@@ -359,16 +357,4 @@ def fetch_media(item: Attachment, media_dir: Path, max_bytes: int) -> Attachment
     except requests.RequestException as exc:
         log.warning("instagram: download of a %s failed: %s", item.kind, exc)
         return item  # no path: the dialogue asks for the text, the file is simply not kept
-    target = store_bytes(data, media_dir)
-    try:
-        checked = check(target, item.kind)
-    except MediaError as bad:
-        log.info("instagram: refused a %s: %s", item.kind, bad.detail)
-        target.unlink(missing_ok=True)
-        return replace(item, problem=bad.message)
-    final = target
-    if checked.extension and target.suffix != checked.extension:
-        final = target.with_suffix(checked.extension)
-        target.replace(final)
-    hint = exif_location(final) if checked.kind == "image" else None
-    return replace(item, path=str(final), size=len(data), location_hint=hint)
+    return keep_download(data, item, media_dir, "instagram")

@@ -36,13 +36,11 @@ from aiogram.types import CallbackQuery, Message, Update
 
 from bots import texts
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from bots.messages import Attachment, IncomingMessage, Reply
+from bots.downloads import keep_download
+from bots.messages import IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.botapi_session import BotApiSession
 from channels.telegram import TelegramSender, fetch_file, to_incoming
-from media_ingest.images import exif_location
-from media_ingest.intake import check
-from media_ingest.probe import MediaError
 from ticket_store import store
 from ticket_store.models import ProcessedUpdate
 
@@ -227,11 +225,14 @@ class Messengers:
         fetched = []
         for item in incoming.attachments:
             try:
-                item = await fetch_file(entry.bot, item, self.media_dir, MAX_DOWNLOAD)
+                item, data, ext = await fetch_file(entry.bot, item, MAX_DOWNLOAD)
             except TelegramBadRequest as refused:  # "file is too big" and the like
                 log.warning("%s: getFile refused %s: %s", entry.channel, item.file_ref, refused)
-                item = replace(item, too_big="too big" in str(refused).lower())
-            fetched.append(await asyncio.to_thread(_inspect, item))
+                item, data, ext = replace(item, too_big="too big" in str(refused).lower()), None, ""
+            if data is not None:
+                item = await asyncio.to_thread(keep_download, data, item, self.media_dir,
+                                               entry.channel, ext)
+            fetched.append(item)
         return replace(incoming, attachments=tuple(fetched))
 
     def wake(self, channel: str) -> None:
@@ -324,22 +325,6 @@ class Messengers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for entry in self.bots:
             await entry.bot.session.close()
-
-
-def _inspect(item: Attachment) -> Attachment:
-    """Check a fetched file by its real content; a bad one is dropped with a polite reason."""
-    if not item.path:
-        return item
-    try:
-        checked = check(item.path, item.kind)
-    except MediaError as bad:
-        log.info("refused %s (%s): %s", item.file_ref, bad.reason, bad.detail)
-        Path(item.path).unlink(missing_ok=True)
-        return replace(item, path=None, problem=bad.message)
-    if checked.kind == "image":
-        # Where the photo was taken: a hint when the citizen sends no location of their own.
-        return replace(item, location_hint=exif_location(item.path))
-    return item
 
 
 def _chat_key(update: Update) -> str:

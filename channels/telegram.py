@@ -25,7 +25,6 @@ from aiogram.types import (
 
 from bots import texts
 from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply, split_text
-from media_ingest.intake import store_bytes
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 
@@ -127,26 +126,27 @@ def to_incoming(update: Update, channel: str) -> IncomingMessage | None:
     return None
 
 
-async def fetch_file(bot: Bot, item: Attachment, media_dir: Path, max_bytes: int) -> Attachment:
-    """``getFile``, then the download, into ``media_dir`` by content hash.
+async def fetch_file(bot: Bot, item: Attachment, max_bytes: int
+                     ) -> tuple[Attachment, bytes | None, str]:
+    """``getFile``, then the download: the item (marked ``too_big`` when over the limit), its
+    bytes (None when not fetched) and the extension Telegram's file path gives.
 
     The size is checked twice before any byte is fetched: the update's own ``file_size`` and
-    ``getFile``'s; a file over the limit comes back marked ``too_big`` and is not fetched.
+    ``getFile``'s; a file over the limit is not fetched.
     """
     if item.size is not None and item.size > max_bytes:
-        return replace(item, too_big=True)
+        return replace(item, too_big=True), None, ""
     info = await bot.get_file(item.file_ref)
     if info.file_size is not None and info.file_size > max_bytes:
-        return replace(item, too_big=True, size=info.file_size)
+        return replace(item, too_big=True, size=info.file_size), None, ""
     if not info.file_path:
-        return item
+        return item, None, ""
     buffer = io.BytesIO()
     await bot.download_file(info.file_path, destination=buffer)
     data = buffer.getvalue()
     if len(data) > max_bytes:
-        return replace(item, too_big=True, size=len(data))
-    target = store_bytes(data, media_dir, Path(info.file_path).suffix[:8])
-    return replace(item, path=str(target), size=len(data))
+        return replace(item, too_big=True, size=len(data)), None, ""
+    return item, data, Path(info.file_path).suffix[:8]
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
