@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from bots.messages import Reply
 from bots.outbox import RetryLater, Sender, Undeliverable
 from channels.eitaa import CHANNEL
+from ticket_store import store
 from ticket_store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -67,18 +68,15 @@ class EitaaPush:
                 await self.sender.send(row.chat_id, Reply.from_payload(row.payload))
             except Undeliverable as refused:
                 log.warning("eitaa: notification %d refused: %s", row.id, refused)
-                await OutboxMessage.filter(id=row.id).update(failed_at=self.clock(),
-                                                             last_error=str(refused)[:1000])
+                await store.give_up(row, str(refused), self.clock())
                 continue
             except Exception as fault:
-                wait = fault.seconds if isinstance(fault, RetryLater) else 2.0 ** row.attempts
-                attempts = row.attempts + 1
+                asked = isinstance(fault, RetryLater)  # Eitaa's own "wait" is not a failure
+                wait = fault.seconds if asked else 2.0 ** row.attempts
                 log.warning("eitaa: notification %d failed (%s); retrying in %.0f s", row.id,
                             fault, wait)
-                await OutboxMessage.filter(id=row.id).update(
-                    claimed_at=None, attempts=attempts, last_error=repr(fault)[:1000],
-                    next_attempt_at=self.clock() + timedelta(seconds=wait),
-                    failed_at=self.clock() if attempts >= self.max_attempts else None)
+                await store.retry_later(row, wait, repr(fault), self.clock(), count=not asked,
+                                        max_attempts=self.max_attempts)
                 continue
             await OutboxMessage.filter(id=row.id).update(sent_at=self.clock())
             sent += 1

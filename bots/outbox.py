@@ -20,6 +20,7 @@ from typing import Protocol
 from tortoise import connections
 
 from bots.messages import Reply
+from ticket_store import store
 from ticket_store.models import OutboxMessage
 from ticket_store.store import placeholders
 
@@ -170,8 +171,7 @@ class OutboxWorker:
             except Undeliverable as refused:
                 log.warning("%s: reply %d to chat %s refused: %s", self.channel, row.id,
                             row.chat_id, refused)
-                await OutboxMessage.filter(id=row.id).update(
-                    failed_at=self.clock(), last_error=str(refused)[:1000])
+                await store.give_up(row, str(refused), self.clock())
                 continue
             except Exception as fault:  # a passing fault: network, 5xx
                 delay = min(self.max_delay, self.base_delay * 2 ** row.attempts)
@@ -184,13 +184,10 @@ class OutboxWorker:
 
     async def _postpone(self, row: OutboxMessage, seconds: float, error: str, count: bool
                         ) -> None:
-        attempts = row.attempts + (1 if count else 0)
-        update = {"claimed_at": None, "attempts": attempts, "last_error": error[:1000],
-                  "next_attempt_at": self.clock() + timedelta(seconds=seconds)}
-        if attempts >= self.max_attempts:
-            update["failed_at"] = self.clock()
-            log.error("%s: reply %d given up after %d attempts", self.channel, row.id, attempts)
-        await OutboxMessage.filter(id=row.id).update(**update)
+        if await store.retry_later(row, seconds, error, self.clock(), count=count,
+                                   max_attempts=self.max_attempts):
+            log.error("%s: reply %d given up after %d attempts", self.channel, row.id,
+                      row.attempts + int(count))
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         await self.report_interrupted()

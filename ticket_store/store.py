@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +268,21 @@ async def mark_sent(message: OutboxMessage, now: datetime | None = None) -> bool
         sent_at=now or datetime.now(UTC)
     )
     return bool(updated)
+
+
+async def give_up(message: OutboxMessage, error: str, now: datetime) -> None:
+    """The messenger will never take this reply (blocked bot, unknown chat): never retried."""
+    await OutboxMessage.filter(id=message.id).update(failed_at=now, last_error=error[:1000])
+
+
+async def retry_later(message: OutboxMessage, seconds: float, error: str, now: datetime, *,
+                      count: bool, max_attempts: int) -> bool:
+    """Release a claimed reply for another try ``seconds`` from now. ``count``: the failure
+    was ours to count (a fault, not a messenger's "wait"); at ``max_attempts`` counted tries
+    it is given up instead. Returns whether it was given up."""
+    attempts = message.attempts + (1 if count else 0)
+    exhausted = attempts >= max_attempts
+    await OutboxMessage.filter(id=message.id).update(
+        claimed_at=None, attempts=attempts, last_error=error[:1000],
+        next_attempt_at=now + timedelta(seconds=seconds), failed_at=now if exhausted else None)
+    return exhausted
