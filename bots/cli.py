@@ -156,12 +156,7 @@ def _users(args: argparse.Namespace) -> int:
                 print(f"password of {args.username} changed; their sessions are closed")
             elif args.users_command in ("disable", "enable"):
                 active = args.users_command == "enable"
-                if not await StaffUser.filter(username=args.username).update(active=active):
-                    raise staff.StaffError(f"no user {args.username!r}")
-                if not active:
-                    from ticket_store.models import StaffSession
-
-                    await StaffSession.filter(user__username=args.username).delete()
+                await staff.set_active(args.username, active)
                 print(f"{args.username} {'enabled' if active else 'disabled'}")
             else:
                 for user in await StaffUser.all().order_by("username"):

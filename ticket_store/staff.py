@@ -83,6 +83,15 @@ async def set_password(username: str, password: str) -> None:
     await StaffSession.filter(user=user).delete()  # a new password signs everyone out
 
 
+async def set_active(username: str, active: bool) -> None:
+    """Enable or disable an account; disabling signs it out everywhere at once."""
+    username = username.strip().lower()
+    if not await StaffUser.filter(username=username).update(active=active):
+        raise StaffError(f"no user {username!r}")
+    if not active:
+        await StaffSession.filter(user__username=username).delete()
+
+
 @dataclass(frozen=True)
 class SignIn:
     user: StaffUser | None

@@ -1,4 +1,5 @@
-"""The staff panel, mounted under ``/panel``: accounts, queues, tickets, dashboards, export.
+"""The staff panel, mounted under ``/panel``: sign-in, queues, tickets, dashboards, export,
+and staff accounts.
 
 Server-rendered Jinja2 pages (``web/templates/panel``), htmx where a page updates in place,
 a Persian font and htmx vendored in ``web/static`` — nothing fetched at run time.
@@ -13,7 +14,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bots.core import Core
-from web.panel import auth, dashboards, export, queues, tickets
+from web.panel import auth, dashboards, export, queues, tickets, users
 from web.panel.common import make_templates, render
 from web.panel.security import HEADERS, PATH, LoginRequired, login_redirect
 
@@ -22,7 +23,7 @@ def install(app: FastAPI, core: Core) -> None:
     app.state.panel_templates = make_templates(core.settings.timezone)
     app.state.panel_secure_cookies = core.settings.panel_secure_cookies
     router = APIRouter(prefix=PATH)
-    for module in (auth, queues, tickets, dashboards, export):
+    for module in (auth, queues, tickets, dashboards, export, users):
         router.include_router(module.router)
     app.include_router(router)
 
