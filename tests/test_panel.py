@@ -210,6 +210,31 @@ async def test_dashboard_figures(app) -> None:
         assert 'id="kpi-opened">۲<' in week.text
 
 
+async def test_dashboard_for_a_range_of_jalali_dates(app) -> None:
+    from bots.persian import local_jalali
+    from nlu.normalize import persian_digits
+
+    tz = app.state.core.settings.timezone
+    old = await file("asphalt", now=days_ago(10))
+    await file("asphalt", now=days_ago(2))
+    await file("waste_bin", now=days_ago(0.5))
+    day = local_jalali(old.created_at, tz)
+    typed = persian_digits(f"{day.year}/{day.month}/{day.day}")  # as a person types it
+    async with signed_in(app, "boss", "manager") as c:
+        one_day = (await c.get("/panel/dashboard", params={"start": typed, "end": typed})).text
+        assert 'id="kpi-opened">۱<' in one_day and 'class="flash error"' not in one_day
+        shown = persian_digits(f"{day.year}/{day.month:02d}/{day.day:02d}")
+        assert f"ثبت‌شده‌ها از {shown} تا {shown}<" in one_day
+        since = (await c.get("/panel/dashboard", params={
+            "start": f"{day.year}-{day.month:02d}-{day.day:02d}",
+            "end": f"{day.year + 1}/01/01"})).text  # to a day still to come: cut at now
+        assert 'id="kpi-opened">۳<' in since
+        for start, end in (("1405/13/01", "1405/13/02"), (typed, "1300/01/01"), ("دیروز", "")):
+            refused = (await c.get("/panel/dashboard", params={"start": start, "end": end})).text
+            assert 'class="flash error"' in refused
+            assert 'id="kpi-opened">۳<' in refused  # the last 30 days instead
+
+
 async def test_budget_export_csv_and_xlsx(app) -> None:
     from openpyxl import load_workbook
 

@@ -3,14 +3,18 @@ scores; all aggregated in SQL, the charts drawn here as SVG."""
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import jdatetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from bots.persian import local_jalali
+from nlu.normalize import ascii_digits
 from ticket_store.models import StaffRole
 from web.panel import queries
 from web.panel.charts import Series, bars, hbars
@@ -21,6 +25,34 @@ from web.panel.security import StaffDep
 router = APIRouter()
 
 PERIODS = {7: "۷ روز", 30: "۳۰ روز", 90: "۹۰ روز", 365: "یک سال"}
+MAX_RANGE_DAYS = 5 * 366  # a custom range: five years at most
+JALALI_DATE = re.compile(r"^\s*(1[34]\d\d)\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{1,2})\s*$")
+RANGE_ERROR = ("بازهٔ تاریخ را به شکل ۱۴۰۵/۰۸/۰۱ بنویسید، «از» پیش از «تا» و نه در آینده؛ "
+               "تا پنج سال.")
+
+
+def jalali_day(text: str, tz: str) -> datetime | None:
+    """Local midnight of a Jalali date typed as ۱۴۰۵/۸/۱, 1405-08-01 or 1405.8.1."""
+    found = JALALI_DATE.match(ascii_digits(text or ""))
+    if not found:
+        return None
+    try:
+        day = jdatetime.date(*(int(part) for part in found.groups())).togregorian()
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def custom_range(start_text: str, end_text: str, now: datetime, tz: str
+                 ) -> tuple[datetime, datetime] | None:
+    """[start of the first day, end of the last day) in UTC, cut at now; None if unusable."""
+    start, last = jalali_day(start_text, tz), jalali_day(end_text, tz)
+    if start is None or last is None or last < start or start > now:
+        return None
+    end = min(last + timedelta(days=1), now)
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        return None
+    return start, end
 
 
 SCORES_TTL = 60.0  # seconds: a month's unit scores move slowly; the dashboard need not wait
@@ -48,7 +80,9 @@ async def _scores(request: Request, now: Any, tz: str) -> dict[str, Any]:
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLResponse:
+async def dashboard(request: Request, staff: StaffDep, days: int = 30,
+                    start: str = "", end: str = "") -> HTMLResponse:
+    """The last ``days`` days, or the Jalali dates ``start`` to ``end`` (both included)."""
     staff.require(StaffRole.MANAGER, StaffRole.ADMIN, StaffRole.OPERATOR, StaffRole.UNIT)
     if days not in PERIODS:
         days = 30
@@ -56,8 +90,10 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
     tz = core_of(request).settings.timezone
     names = names_of(request)
     unit = staff.user.unit_code if staff.role == StaffRole.UNIT else None
-    start = now - timedelta(days=days)
-    figures = await queries.dashboard(start, now, now, unit=unit)
+    span = custom_range(start, end, now, tz) if start or end else None
+    range_error = RANGE_ERROR if (start or end) and span is None else None
+    since, until = span or (now - timedelta(days=days), now)
+    figures = await queries.dashboard(since, until, now, unit=unit)
     scores = await _scores(request, now, tz)
     for row in figures.by_unit:
         row.score = scores.get(row.key)
@@ -70,8 +106,11 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30) -> HTMLRe
                  + (f" — {names.district(h['district'])}" if h["district"] else ""), h["n"])
                 for h in hot]
     return render(request, "panel/dashboard.html", {
-        "days": days,
+        "days": days if span is None else None,
         "periods": PERIODS,
+        "range": (start, end), "range_error": range_error,
+        "range_label": (f"{jshort(since, tz, with_time=False)} تا "
+                        f"{jshort(until - timedelta(seconds=1), tz, with_time=False)}"),
         "city": figures.city,
         "by_unit": figures.by_unit,
         "by_district": figures.by_district,
