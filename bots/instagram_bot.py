@@ -201,14 +201,19 @@ class InstagramBot:
     async def _overflowed(self, items: list[Found], viewer: str) -> bool:
         """Whether a thread's oldest item in this poll is new: then older ones may be too (a
         citizen wrote more between two polls than one poll shows). An item of ours, or one
-        already handled, marks where the last poll left off."""
-        first = items[0]
-        if first.message.is_sent_by_viewer or str(first.message.user_id) == viewer:
-            return False
-        if first.message.timestamp.replace(tzinfo=None) < datetime.now() - self.max_age:
-            return False
-        return not await ProcessedUpdate.exists(
-            dedup_key=dedup_key(first.thread_id, str(first.message.id)))
+        already handled, marks where the last poll left off; items we never answer (a
+        reaction, a like) say nothing either way."""
+        oldest = datetime.now() - self.max_age
+        for item in items:
+            message = item.message
+            if message.is_sent_by_viewer or str(message.user_id) == viewer:
+                return False
+            if message.timestamp.replace(tzinfo=None) < oldest:
+                return False
+            if item_to_incoming(item.thread_id, message, item.raw) is not None:
+                return not await ProcessedUpdate.exists(
+                    dedup_key=dedup_key(item.thread_id, str(message.id)))
+        return False
 
     # -- polling ---------------------------------------------------------------------------
     async def poll_once(self) -> int:

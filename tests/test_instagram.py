@@ -255,3 +255,22 @@ async def test_older_pages_stop_at_our_own_reply(fake: FakeInstagram, bot: Insta
         fake.say(THREAD, text=f"سلام {n}")
     assert await turn(bot) == 30
     assert fake.pages == [THREAD]  # one page reached our reply; older ones were not asked for
+
+
+async def test_a_silent_item_at_the_edge_says_nothing_either_way(
+    fake: FakeInstagram, bot: InstagramBot
+) -> None:
+    """An item we never answer (an action log) neither proves nor disproves a gap: the edge
+    is the oldest item we would answer, or one of ours."""
+    fake.say(THREAD, text=REPORT)
+    assert await turn(bot) == 1
+    fake.say(THREAD, "action_log", action_log={"description": "citizen liked a message"})
+    fake.say(THREAD, text="سلام")
+    assert await turn(bot) == 1
+    assert fake.pages == []  # our reply was in view: nothing older was asked for
+    fake.say(THREAD, "action_log", action_log={"description": "citizen liked a message"})
+    for n in range(19):
+        fake.say(THREAD, text=f"سلام {n}")
+    assert await turn(bot) == 19  # the first text in view is new: one page back to our reply
+    assert fake.pages == [THREAD]
+    assert await turn(bot) == 0 and fake.pages == [THREAD]  # and not again on the next poll
