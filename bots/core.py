@@ -143,7 +143,7 @@ class Core:
             password=password.get_secret_value() if password else None,
             session_file=settings.instagram_session, media_dir=settings.media_dir,
             interval=settings.instagram_poll_interval, jitter=settings.instagram_poll_jitter,
-            max_backoff=settings.instagram_max_backoff,
+            max_backoff=settings.instagram_max_backoff, public_url=settings.public_base,
         )
 
     def _eitaa(self) -> EitaaPush | None:
@@ -155,7 +155,8 @@ class Core:
         from channels.eitaa import EitaaSender
 
         log.info("eitaa: mini-app at /eitaa, notifications through %s", self.settings.eitaa_api)
-        return EitaaPush(EitaaSender(token.get_secret_value(), self.settings.eitaa_api),
+        return EitaaPush(EitaaSender(token.get_secret_value(), self.settings.eitaa_api,
+                                     public_url=self.settings.public_base),
                          push_after=self.settings.eitaa_push_after)
 
     async def stop(self) -> None:

@@ -89,6 +89,7 @@ class InstagramBot:
         max_backoff: float = 1800.0,
         max_age: timedelta = timedelta(days=1),
         client_factory: Callable[[], Client] = Client,
+        public_url: str = "",
     ) -> None:
         self.dialogue = dialogue
         self.username = username
@@ -100,6 +101,7 @@ class InstagramBot:
         self.max_backoff = max_backoff
         self.max_age = max_age  # older items (history before peygir ran) are not answered
         self.client_factory = client_factory
+        self.public_url = public_url  # evidence photos go as links under it
         self.client: Client | None = None
         self.failures = 0
         self.stopped = asyncio.Event()
@@ -330,7 +332,9 @@ class InstagramSender:
             client = await self.bot.ready_client()
         except Exception as exc:  # not logged in yet: the poll loop is dealing with it
             raise RetryLater(60) from exc
-        for text in direct_texts(reply):
+        # instagrapi uploads Direct photos to a Facebook host of its own; a link to the photo
+        # on our public address reaches the citizen the same way our text does.
+        for text in direct_texts(reply.with_photo_links(self.bot.public_url)):
             try:
                 await self.bot.call(client.direct_send, text, thread_ids=[int(chat_id)])
             except SLOW_DOWN as wait:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from nlu.normalize import persian_digits
@@ -12,6 +13,15 @@ from nlu.normalize import persian_digits
 # Channels that cannot show buttons: replies go out as numbered choices (Reply.plain_text) and
 # a digit answers them.
 PLAIN_TEXT_CHANNELS = frozenset({"instagram"})
+
+PHOTO_LINKS = "عکس‌های کار واحد:"  # heads the links of a reply's photos where none can be sent
+
+
+def evidence_url(base: str, path: str) -> str:
+    """Where `peygir serve` shows a unit's evidence photo (``/media/<content hash>``), under
+    ``base``: the public address, or "" for a link within the same site."""
+    return f"{base.rstrip('/')}/media/{Path(path).name}"
+
 
 AttachmentKind = Literal["voice", "audio", "photo", "video", "video_note", "document"]
 
@@ -99,6 +109,16 @@ class Reply:
             photos=tuple(payload.get("photos", [])),
             request_contact=bool(payload.get("request_contact")),
         )
+
+    def with_photo_links(self, base: str) -> Reply:
+        """The reply for a channel that cannot carry our photos: each one as a link under
+        ``base`` (`peygir serve`'s public address), or left out when there is none."""
+        if not self.photos:
+            return self
+        if not base:
+            return replace(self, photos=())
+        links = "\n".join(evidence_url(base, path) for path in self.photos)
+        return replace(self, text=f"{self.text}\n\n{PHOTO_LINKS}\n{links}", photos=())
 
     def plain_text(self) -> str:
         """The same reply for a channel without buttons: numbered choices to answer with."""

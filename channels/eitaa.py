@@ -88,15 +88,18 @@ class EitaaSender:
     ``POST {api}/{token}/sendMessage`` with ``chat_id`` and ``text`` as a form; the answer is
     JSON with ``ok`` (as reported by public client libraries: Eitaa's own documents for this
     API were not at hand). Buttons become numbered lines, since the message is only a notice:
-    the conversation itself continues in the mini-app.
+    the conversation itself continues in the mini-app; evidence photos become links under the
+    public address (``PEYGIR_PUBLIC_URL``), and the mini-app shows them as photos.
     """
 
-    def __init__(self, token: str, api: str, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, token: str, api: str, client: httpx.AsyncClient | None = None,
+                 public_url: str = "") -> None:
         self.url = f"{api.rstrip('/')}/{token}/sendMessage"
         self.client = client or httpx.AsyncClient(timeout=30)
+        self.public_url = public_url  # evidence photos go as links under it
 
     async def send(self, chat_id: str, reply: Reply) -> None:
-        text = reply.plain_text()[:MAX_TEXT] or " "
+        text = reply.with_photo_links(self.public_url).plain_text()[:MAX_TEXT] or " "
         try:
             response = await self.client.post(self.url, data={"chat_id": chat_id, "text": text})
         except httpx.HTTPError as exc:

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     # and a secret from which the webhook paths and Telegram's secret_token are derived.
     webhook_base: str = ""
     webhook_secret: SecretStr | None = None
+    # The public address of `peygir serve` (https://...), where Instagram and Eitaa citizens
+    # open a unit's evidence photos as links; defaults to webhook_base. Unset: no photo links.
+    public_url: str = ""
+
+    @property
+    def public_base(self) -> str:
+        return (self.public_url or self.webhook_base).rstrip("/")
     whisper_model: str = "base"
     # The first keyword of each of the pack's services given to Whisper as hint words: more
     # municipal words heard right, at the risk of a hint word appearing in a garbled note.

@@ -228,3 +228,16 @@ async def test_a_units_evidence_photo_reaches_the_mini_app_as_a_url(db: str, tmp
         assert photos == [f"/media/{Path(photo.path).name}"]
         shown = await c.get(photos[0])
         assert shown.status_code == 200 and shown.content[:2] == b"\xff\xd8"
+
+
+async def test_a_notification_carries_photo_links(eitaa: FakeEitaa, tmp_path: Path) -> None:
+    from bots.messages import Reply
+    from channels.eitaa import EitaaSender
+
+    sender = EitaaSender(TOKEN, f"{eitaa.base}/api", public_url="https://137.city.example/")
+    try:
+        await sender.send(str(USER_ID), Reply("کار انجام شد.", photos=("/m/ab/abcd.jpg",)))
+    finally:
+        await sender.close()
+    text = eitaa.sent[-1]["text"][0]
+    assert text.startswith("کار انجام شد.") and "https://137.city.example/media/abcd.jpg" in text

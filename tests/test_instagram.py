@@ -274,3 +274,23 @@ async def test_a_silent_item_at_the_edge_says_nothing_either_way(
     assert await turn(bot) == 19  # the first text in view is new: one page back to our reply
     assert fake.pages == [THREAD]
     assert await turn(bot) == 0 and fake.pages == [THREAD]  # and not again on the next poll
+
+
+async def test_evidence_photos_go_as_links_on_the_public_address(
+    fake: FakeInstagram, bot: InstagramBot, tmp_path: Path
+) -> None:
+    from bots.messages import PHOTO_LINKS
+    from ticket_store import store
+
+    fake.thread(THREAD)
+    photo = tmp_path / ("ab" * 32 + ".jpg")
+    photo.write_bytes(photo_bytes())
+    reply = Reply("درخواست شما انجام شد.", photos=(str(photo),))
+    await store.enqueue("instagram", THREAD, reply)
+    await bot.outbox.deliver_due()
+    assert fake.texts_to(THREAD) == ["درخواست شما انجام شد."]  # no public address: text only
+    bot.public_url = "https://137.city.example"
+    await store.enqueue("instagram", THREAD, reply)
+    await bot.outbox.deliver_due()
+    sent = fake.texts_to(THREAD)[-1]
+    assert PHOTO_LINKS in sent and f"https://137.city.example/media/{photo.name}" in sent

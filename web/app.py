@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from bots.core import Core
-from bots.messages import IncomingMessage, Location, Reply
+from bots.messages import IncomingMessage, Location, Reply, evidence_url
 from ticket_store import store
 from ticket_store.models import Attachment
 from web import open311
@@ -54,7 +54,7 @@ def for_browser(reply: Reply) -> dict[str, object]:
     """A reply as a page shows it: evidence photos are files on disk, the page gets their
     URLs (``/media/<hash>``), never the server's paths."""
     payload = reply.to_payload()
-    payload["photos"] = [f"/media/{Path(p).name}" for p in payload["photos"]]
+    payload["photos"] = [evidence_url("", p) for p in payload["photos"]]
     return payload
 
 
