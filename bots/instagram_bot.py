@@ -61,6 +61,11 @@ MESSAGES_PER_THREAD = 20  # items fetched per thread and poll
 OLDER_PAGES = 10  # pages of older items fetched for a thread whose new items overflow a poll
 
 
+def _ours(message: DirectMessage, viewer: str) -> bool:
+    """Whether the city's account wrote this item (one of our replies)."""
+    return bool(message.is_sent_by_viewer) or str(message.user_id) == viewer
+
+
 class NotLoggedIn(Exception):
     pass
 
@@ -175,12 +180,15 @@ class InstagramBot:
                     found.append(Found(str(thread.id), message, raw, pending))
         return found, older
 
+    def _too_old(self, message: DirectMessage) -> bool:
+        """From before ``max_age`` (instagrapi's timestamps are naive local time)."""
+        return message.timestamp.replace(tzinfo=None) < datetime.now() - self.max_age
+
     def _fetch_older(self, client: Client, thread_id: str, cursor: str, pending: bool
                      ) -> list[Found]:
         """A thread's items before ``cursor``, oldest first: page after page (Instagram's own
         thread endpoint, 20 a page) back to a reply of ours (the items before it were answered
         then), to ``max_age``, or ``OLDER_PAGES`` pages."""
-        oldest = datetime.now() - self.max_age
         viewer = str(client.user_id)
         found: list[Found] = []
         for _ in range(OLDER_PAGES):
@@ -193,10 +201,9 @@ class InstagramBot:
                 message = extract_direct_message(copy.deepcopy(raw))  # it rewrites its input
                 found.append(Found(thread_id, message, raw, pending))
             cursor = thread.get("oldest_cursor")
-            ours = any(f.message.is_sent_by_viewer or str(f.message.user_id) == viewer
-                       for f in found[-len(page):])
+            ours = any(_ours(f.message, viewer) for f in found[-len(page):])
             if (not page or ours or not thread.get("has_older") or not cursor
-                    or found[-1].message.timestamp.replace(tzinfo=None) < oldest):
+                    or self._too_old(found[-1].message)):
                 break
         return found[::-1]
 
@@ -205,12 +212,9 @@ class InstagramBot:
         citizen wrote more between two polls than one poll shows). An item of ours, or one
         already handled, marks where the last poll left off; items we never answer (a
         reaction, a like) say nothing either way."""
-        oldest = datetime.now() - self.max_age
         for item in items:
             message = item.message
-            if message.is_sent_by_viewer or str(message.user_id) == viewer:
-                return False
-            if message.timestamp.replace(tzinfo=None) < oldest:
+            if _ours(message, viewer) or self._too_old(message):
                 return False
             if item_to_incoming(item.thread_id, message, item.raw) is not None:
                 return not await ProcessedUpdate.exists(
@@ -233,16 +237,15 @@ class InstagramBot:
                          "%d older fetched", thread_id, len(earlier))
                 items = earlier + items
             found += items
-        oldest = datetime.now() - self.max_age  # instagrapi's timestamps are naive local time
         handled = 0
         accept: set[str] = set()
         for item in found:
             message = item.message
-            if message.is_sent_by_viewer or str(message.user_id) == viewer:
+            if _ours(message, viewer):
                 continue
             if item.pending:
                 accept.add(item.thread_id)
-            if message.timestamp.replace(tzinfo=None) < oldest:
+            if self._too_old(message):
                 continue
             incoming = item_to_incoming(item.thread_id, message, item.raw)
             if incoming is None or await ProcessedUpdate.exists(dedup_key=incoming.dedup_key):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -48,6 +48,13 @@ def local_jalali(moment: datetime, tz: str = "Asia/Tehran") -> jdatetime.datetim
     """An aware moment as the Jalali date and wall-clock time people see in ``tz``."""
     local = moment.astimezone(ZoneInfo(tz))
     return jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
+
+
+def jalali_midnight(year: int, month: int, day: int, tz: str = "Asia/Tehran") -> datetime:
+    """The start of a Jalali day in ``tz``, as a UTC instant (the inverse of local_jalali);
+    raises ValueError for a date that does not exist."""
+    g = jdatetime.date(year, month, day).togregorian()
+    return datetime(g.year, g.month, g.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def jalali(moment: datetime, tz: str = "Asia/Tehran", with_time: bool = True) -> str:

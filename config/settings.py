@@ -31,10 +31,6 @@ class Settings(BaseSettings):
     # The public address of `peygir serve` (https://...), where Instagram and Eitaa citizens
     # open a unit's evidence photos as links; defaults to webhook_base. Unset: no photo links.
     public_url: str = ""
-
-    @property
-    def public_base(self) -> str:
-        return (self.public_url or self.webhook_base).rstrip("/")
     whisper_model: str = "base"
     # The first keyword of each of the pack's services given to Whisper as hint words: more
     # municipal words heard right, at the risk of a hint word appearing in a garbled note.
@@ -66,6 +62,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @property
+    def public_base(self) -> str:
+        """Where citizens reach `peygir serve` from outside: public_url, else webhook_base."""
+        return (self.public_url or self.webhook_base).rstrip("/")
 
     @property
     def open311_key_list(self) -> list[str]:

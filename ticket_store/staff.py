@@ -35,7 +35,12 @@ MAX_FAILURES_PER_IP = 30
 
 
 class StaffError(ValueError):
-    pass
+    """A rule an account change broke: ``reason`` names it for callers that word it their own
+    way (the panel, in Persian); the message is the CLI's plain English."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def actor_name(user: StaffUser) -> str:
@@ -57,27 +62,30 @@ def _verify(password_hash: str, password: str) -> bool:
 async def add_user(username: str, password: str, role: StaffRole | str,
                    unit_code: str | None = None, full_name: str = "") -> StaffUser:
     username = username.strip().lower()
-    role = StaffRole(role)
     if not USERNAME_RE.match(username):
-        raise StaffError("user name: 2–64 of a–z, 0–9, '.', '_' and '-'")
+        raise StaffError("username", "user name: 2–64 of a–z, 0–9, '.', '_' and '-'")
     if len(password) < MIN_PASSWORD:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+        raise StaffError("password", f"the password needs at least {MIN_PASSWORD} characters")
+    if role not in set(StaffRole):
+        roles = ", ".join(StaffRole)
+        raise StaffError("role", f"role {role!r} is not one of {roles}")
+    role = StaffRole(role)
     if role is StaffRole.UNIT and not unit_code:
-        raise StaffError("a unit user needs --unit (the unit's code)")
+        raise StaffError("unit", "a unit user needs --unit (the unit's code)")
     if role is not StaffRole.UNIT and unit_code:
-        raise StaffError("only unit users belong to a unit")
+        raise StaffError("unit", "only unit users belong to a unit")
     if await StaffUser.exists(username=username):
-        raise StaffError(f"user {username!r} exists already")
+        raise StaffError("exists", f"user {username!r} exists already")
     return await StaffUser.create(username=username, password_hash=hash_password(password),
                                   role=role, unit_code=unit_code, full_name=full_name)
 
 
 async def set_password(username: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+        raise StaffError("password", f"the password needs at least {MIN_PASSWORD} characters")
     user = await StaffUser.get_or_none(username=username.strip().lower())
     if user is None:
-        raise StaffError(f"no user {username!r}")
+        raise StaffError("missing", f"no user {username!r}")
     user.password_hash = hash_password(password)
     await user.save(update_fields=["password_hash"])
     await StaffSession.filter(user=user).delete()  # a new password signs everyone out
@@ -87,7 +95,7 @@ async def set_active(username: str, active: bool) -> None:
     """Enable or disable an account; disabling signs it out everywhere at once."""
     username = username.strip().lower()
     if not await StaffUser.filter(username=username).update(active=active):
-        raise StaffError(f"no user {username!r}")
+        raise StaffError("missing", f"no user {username!r}")
     if not active:
         await StaffSession.filter(user__username=username).delete()
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import jdatetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from bots.persian import local_jalali
+from bots.persian import jalali_midnight, local_jalali
 from nlu.normalize import ascii_digits
 from ticket_store.models import StaffRole
 from web.panel import queries
@@ -36,11 +34,11 @@ def jalali_day(text: str, tz: str) -> datetime | None:
     found = JALALI_DATE.match(ascii_digits(text or ""))
     if not found:
         return None
+    year, month, day = (int(part) for part in found.groups())
     try:
-        day = jdatetime.date(*(int(part) for part in found.groups())).togregorian()
+        return jalali_midnight(year, month, day, tz)
     except ValueError:
         return None
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def custom_range(start_text: str, end_text: str, now: datetime, tz: str

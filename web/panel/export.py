@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import jdatetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from bots.persian import local_jalali
+from bots.persian import jalali_midnight, local_jalali
 from ticket_store.models import StaffRole
 from web.panel import queries
 from web.panel.common import Names, core_of, names_of, now_of, render
@@ -32,13 +30,7 @@ DETAIL_HEADER = ["کد پیگیری", "گروه خدمت", "خدمت", "منطق
 
 def year_bounds(year: int, tz: str) -> tuple[datetime, datetime]:
     """The Jalali year [1 Farvardin year, 1 Farvardin year+1) as UTC instants."""
-    zone = ZoneInfo(tz)
-
-    def start(y: int) -> datetime:
-        g = jdatetime.date(y, 1, 1).togregorian()
-        return datetime(g.year, g.month, g.day, tzinfo=zone).astimezone(UTC)
-
-    return start(year), start(year + 1)
+    return jalali_midnight(year, 1, 1, tz), jalali_midnight(year + 1, 1, 1, tz)
 
 
 def current_year(now: datetime, tz: str) -> int:

@@ -69,23 +69,13 @@ async def add_user(request: Request, staff: CsrfStaff,
                    full_name: Annotated[str, Form(max_length=128)] = "",
                    unit: Annotated[str, Form(max_length=64)] = "") -> Response:
     staff.require(StaffRole.ADMIN)
-    username = username.strip().lower()
-    if not staff_store.USERNAME_RE.match(username):
-        return _back(error="username")
-    if len(password) < staff_store.MIN_PASSWORD:
-        return _back(error="password")
-    if role not in ROLE_LABELS:
-        return _back(error="role")
-    is_unit = role == StaffRole.UNIT
-    if is_unit != bool(unit) or (unit and unit not in names_of(request).units):
+    if unit and unit not in names_of(request).units:  # the pack's units: the store knows none
         return _back(error="unit")
-    if await StaffUser.exists(username=username):
-        return _back(error="exists")
     try:
         await staff_store.add_user(username, password, role, unit_code=unit or None,
                                    full_name=full_name.strip())
-    except staff_store.StaffError:  # added by someone else a moment ago
-        return _back(error="exists")
+    except staff_store.StaffError as refused:
+        return _back(error=refused.reason)
     return _back(done="added")
 
 
@@ -93,12 +83,10 @@ async def add_user(request: Request, staff: CsrfStaff,
 async def set_password(username: str, staff: CsrfStaff,
                        password: Annotated[str, Form(max_length=256)]) -> Response:
     staff.require(StaffRole.ADMIN)
-    if len(password) < staff_store.MIN_PASSWORD:
-        return _back(error="password")
     try:
         await staff_store.set_password(username, password)
-    except staff_store.StaffError:
-        return _back(error="missing")
+    except staff_store.StaffError as refused:
+        return _back(error=refused.reason)
     return _back(done="password")
 
 
@@ -110,6 +98,6 @@ async def set_active(username: str, staff: CsrfStaff,
         return _back(error="self")
     try:
         await staff_store.set_active(username, active)
-    except staff_store.StaffError:
-        return _back(error="missing")
+    except staff_store.StaffError as refused:
+        return _back(error=refused.reason)
     return _back(done="enabled" if active else "disabled")
