@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     # The staff panel's cookies carry `Secure` when the request came over TLS; set this to
     # true (always) or false (never) to override, e.g. behind a proxy that hides the scheme.
     panel_secure_cookies: bool | None = None
+    # X-Forwarded-For and -Proto are believed only from these proxies (comma-separated
+    # addresses or networks, e.g. "127.0.0.1,10.0.0.0/8"); empty: from nobody, and the
+    # connecting address is the client (what the login and code-guess throttles key on).
+    trusted_proxies: str = ""
+    # Personal data on a closed ticket (the citizen's phone, name, chat ids) is anonymised
+    # this many days after it closed; the ticket stays for the statistics.
+    retention_days: int = Field(730, ge=1)
+    # Decimal places kept of a ticket's coordinates wherever they are public (Open311's GET):
+    # 3 is about 110 m, enough to find the street, not the door.
+    public_location_decimals: int = Field(3, ge=0, le=6)
+    # The API's interactive docs at /api/docs, for signed-in staff only; off: not served.
+    api_docs: bool = False
+    # Who may frame the Eitaa mini-app (CSP frame-ancestors); every other page: nobody.
+    eitaa_frame_ancestors: str = "https://eitaa.com https://*.eitaa.com"
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
