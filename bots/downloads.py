@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 def keep_download(data: bytes | bytearray, item: Attachment, media_dir: Path, source: str,
                   ext_hint: str = "") -> Attachment:
     """``item`` with the file kept by content hash (under the extension its content deserves,
-    else ``ext_hint``) and, for a photo, where it was taken (EXIF GPS: a location hint when
-    the citizen sends none); or, for a file that is not what it claims, no path and a polite
-    ``problem`` to answer with."""
+    else ``ext_hint``), the media type its content has and, for a photo, where it was taken
+    (EXIF GPS: a location hint when the citizen sends none); or, for a file that is not what
+    it claims, no path and a polite ``problem`` to answer with."""
     media_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=media_dir, prefix=".check-") as scratch:
         scratch.write(data)
@@ -34,7 +34,9 @@ def keep_download(data: bytes | bytearray, item: Attachment, media_dir: Path, so
             checked = check(scratch.name, item.kind)
         except MediaError as bad:
             log.info("%s: refused a %s (%s): %s", source, item.kind, bad.reason, bad.detail)
-            return replace(item, path=None, size=len(data), problem=bad.message)
+            return replace(item, mime=None, path=None, size=len(data), problem=bad.message)
     kept = store_bytes(data, media_dir, checked.extension or ext_hint)
     hint = exif_location(kept) if checked.kind == "image" else None
-    return replace(item, path=str(kept), size=len(data), location_hint=hint or item.location_hint)
+    # The type is the probe's, never the one the sender's message declared.
+    return replace(item, mime=checked.mime, path=str(kept), size=len(data),
+                   location_hint=hint or item.location_hint)

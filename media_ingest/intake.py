@@ -47,6 +47,8 @@ EXTENSIONS: dict[str, str] = {
     "aac": ".aac",
     "flac": ".flac",
     "amr": ".amr",
+    "amrnb": ".amr",
+    "amrwb": ".amr",
     "avi": ".avi",
     "JPEG": ".jpg",
     "MPO": ".jpg",
@@ -56,6 +58,32 @@ EXTENSIONS: dict[str, str] = {
     "BMP": ".bmp",
     "TIFF": ".tif",
 }
+# The media type a file is recorded and served as, likewise by its content: the type a sender
+# or uploader declared is never kept, so it can never reach a browser.
+IMAGE_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+# FFmpeg container -> (type when it holds only sound, type when it holds a picture track).
+AV_TYPES: dict[str, tuple[str, str]] = {
+    "ogg": ("audio/ogg", "video/ogg"),
+    "mov,mp4,m4a,3gp,3g2,mj2": ("audio/mp4", "video/mp4"),
+    "matroska,webm": ("audio/webm", "video/webm"),
+    "mp3": ("audio/mpeg", "audio/mpeg"),
+    "wav": ("audio/wav", "audio/wav"),
+    "aac": ("audio/aac", "audio/aac"),
+    "flac": ("audio/flac", "audio/flac"),
+    "amr": ("audio/amr", "audio/amr"),
+    "amrnb": ("audio/amr", "audio/amr"),
+    "amrwb": ("audio/amr", "audio/amr"),
+    "avi": ("video/x-msvideo", "video/x-msvideo"),
+}
+UNKNOWN_TYPE = "application/octet-stream"
 _SAFE_EXT = re.compile(r"\.[a-z0-9]{1,8}")
 _MIB = 1024 * 1024
 
@@ -81,6 +109,20 @@ class Checked:
     def extension(self) -> str:
         """The extension the content deserves (".ogg", ".jpg"), "" if unknown."""
         return EXTENSIONS.get(self.info.container, "")
+
+    @property
+    def mime(self) -> str:
+        """The media type the content deserves ("image/jpeg", "audio/ogg"); the octet-stream
+        type for a container we have no name for."""
+        return media_type(self.info)
+
+
+def media_type(info: MediaInfo) -> str:
+    """What the probe found, as a media type: never what the sender claimed."""
+    if info.kind == "image":
+        return IMAGE_TYPES.get(info.container, UNKNOWN_TYPE)
+    audio, video = AV_TYPES.get(info.container, (UNKNOWN_TYPE, UNKNOWN_TYPE))
+    return video if info.kind == "video" else audio
 
 
 def check(

@@ -26,6 +26,9 @@ SUMMARY_HEADER = ["گروه خدمت", "خدمت", "کد خدمت", "منطقه"
                   "دارای تأخیر", "قدیمی‌ترین درخواست"]
 DETAIL_HEADER = ["کد پیگیری", "گروه خدمت", "خدمت", "منطقه", "واحد", "وضعیت", "فوری",
                  "تاریخ ثبت", "مهلت پاسخ", "نشانی"]
+# A text cell starting with one of these is a formula to Excel and LibreOffice (OWASP's CSV
+# injection list): an address typed as =HYPERLINK(...) must stay text for the budget office.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def year_bounds(year: int, tz: str) -> tuple[datetime, datetime]:
@@ -59,6 +62,26 @@ def _detail_rows(rows: list[dict[str, Any]], names: Names, tz: str) -> list[list
              STATUS_STAFF.get(r["status"], r["status"]), "بله" if r["urgent"] else "خیر",
              jshort(r["created_at"], tz), jshort(r["answer_due"], tz), r["address"] or ""]
             for r in rows]
+
+
+def formula_like(value: Any) -> bool:
+    """A string a spreadsheet would evaluate; numbers (even negative ones) are left alone."""
+    return isinstance(value, str) and value.lstrip(" \n").startswith(FORMULA_STARTS)
+
+
+def csv_safe(row: list[Any]) -> list[Any]:
+    """The row with each formula-like string behind a quote, which makes it text."""
+    return ["'" + cell if formula_like(cell) else cell for cell in row]
+
+
+def _append_as_text(sheet: Any, row: list[Any]) -> None:
+    """sheet.append, except that a formula-like string is kept as a text cell (openpyxl would
+    write it as a formula) and marked quotePrefix, so editing it in Excel keeps it text."""
+    sheet.append(row)
+    for cell in sheet[sheet.max_row]:
+        if formula_like(cell.value):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def _allowed(staff: Any) -> None:
@@ -100,7 +123,7 @@ async def export_file(request: Request, fmt: str, staff: StaffDep, year: int | N
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(SUMMARY_HEADER)
-        writer.writerows(summary)
+        writer.writerows(csv_safe(row) for row in summary)
         return Response("\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8",
                         headers=headers)
     detail = _detail_rows(await queries.unresolved_detail(start, end), names, tz)
@@ -117,7 +140,7 @@ def _xlsx(year: int, summary: list[list[Any]], detail: list[list[Any]]) -> bytes
     sheet.sheet_view.rightToLeft = True
     sheet.append(SUMMARY_HEADER)
     for row in summary:
-        sheet.append(row)
+        _append_as_text(sheet, row)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
@@ -127,7 +150,7 @@ def _xlsx(year: int, summary: list[list[Any]], detail: list[list[Any]]) -> bytes
     rows.sheet_view.rightToLeft = True
     rows.append(DETAIL_HEADER)
     for row in detail:
-        rows.append(row)
+        _append_as_text(rows, row)
     for cell in rows[1]:
         cell.font = Font(bold=True)
     rows.freeze_panes = "A2"
