@@ -1,10 +1,12 @@
-"""The deadline scheduler in ``peygir serve``: escalations, auto-closing and the dashboard's
-daily roll-ups, on the database.
+"""The deadline scheduler in ``peygir serve``: escalations, auto-closing, the dashboard's
+daily roll-ups and the data retention purge, on the database.
 
 It keeps no state of its own: every pass asks the database what is due, and the database's
 unique constraints make each alert fire once, so a restart or a second process running the
 same scheduler changes nothing. The roll-up job takes a database lock, so two schedulers
-take turns (``ticket_store/rollups.py``).
+take turns (``ticket_store/rollups.py``). The retention purge runs hourly and again at the
+next tick while a backlog remains; when it last ran is the one thing kept in memory (a
+restart runs it at once, which is harmless: each pass is idempotent and bounded).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from ticket_store import rollups
+from ticket_store import retention, rollups
 from ticket_store.escalation import auto_close, escalate
 from ticket_store.workflow import Workflow
 
@@ -28,16 +30,22 @@ class Tick:
     escalated: int
     closed: int
     rolled_days: int = 0  # past days whose dashboard roll-ups were redone
+    anonymised: int = 0  # tickets whose personal data the retention purge removed
 
 
 class Scheduler:
     def __init__(self, workflow: Workflow, interval: float = 60.0,
                  clock: Callable[[], datetime] | None = None,
-                 on_queued: Callable[[], None] = lambda: None) -> None:
+                 on_queued: Callable[[], None] = lambda: None,
+                 retention_policy: retention.Policy | None = None,
+                 retention_every: float = 3600.0) -> None:
         self.workflow = workflow
         self.interval = interval
         self.clock = clock or workflow.clock
         self.on_queued = on_queued  # wakes the outbox workers when alerts were queued
+        self.retention = retention_policy or _policy_from_settings()
+        self.retention_every = timedelta(seconds=retention_every)
+        self._retention_due: datetime | None = None  # None: at the first tick
 
     async def tick(self) -> Tick:
         now = self.clock()
@@ -46,7 +54,16 @@ class Scheduler:
         if fired or closed:
             self.on_queued()
         rolled = await rollups.refresh(now)
-        return Tick(len(fired), closed, rolled.days)
+        return Tick(len(fired), closed, rolled.days, await self._retain(now))
+
+    async def _retain(self, now: datetime) -> int:
+        """The retention purge, hourly: what it scans grows with the store, not with what is
+        due. A backlog (the first run on years of tickets) is taken a capped slice a tick."""
+        if self._retention_due is not None and now < self._retention_due:
+            return 0
+        done = await retention.purge(now, self.retention, max_batches=retention.MAX_BATCHES)
+        self._retention_due = now if done.more else now + self.retention_every
+        return done.tickets + done.requested
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -56,3 +73,9 @@ class Scheduler:
                 log.exception("scheduler pass failed; retrying in %.0f s", self.interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
+
+
+def _policy_from_settings() -> retention.Policy:
+    from config.settings import Settings
+
+    return retention.Policy.from_settings(Settings())
