@@ -11,6 +11,7 @@ from bots.dialogue import Dialogue
 from config.pack import Pack, load_pack
 from config.settings import Settings
 from nlu.classifier import Classifier
+from ticket_store import retention
 from ticket_store.db import close_db, open_db
 from ticket_store.workflow import Workflow
 
@@ -76,7 +77,8 @@ class Core:
                 entry.outbox.wake.set()
 
         scheduler = Scheduler(self.workflow, self.settings.scheduler_interval,
-                              on_queued=wake_all)
+                              on_queued=wake_all,
+                              retention_policy=retention.Policy.from_settings(self.settings))
         self._scheduler_task = asyncio.create_task(scheduler.run(self._stopping),
                                                    name="scheduler")
 

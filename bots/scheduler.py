@@ -43,7 +43,7 @@ class Scheduler:
         self.interval = interval
         self.clock = clock or workflow.clock
         self.on_queued = on_queued  # wakes the outbox workers when alerts were queued
-        self.retention = retention_policy or _policy_from_settings()
+        self.retention = retention_policy or retention.Policy()
         self.retention_every = timedelta(seconds=retention_every)
         self._retention_due: datetime | None = None  # None: at the first tick
 
@@ -74,8 +74,3 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
 
-
-def _policy_from_settings() -> retention.Policy:
-    from config.settings import Settings
-
-    return retention.Policy.from_settings(Settings())
