@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 
 from config.pack import Pack
 from nlu.concepts import concept
-from nlu.fuzzy_index import FuzzyVocab, light_stem
+from nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
 from nlu.lexicon import (
     GREETING_WORDS,
     HOW_WHERE_WORDS,
@@ -57,6 +58,10 @@ SHAPE_WEIGHT = 0.6  # character-trigram cosine against names and keywords
 FULL_HIT = 0.7  # a word's evidence for an entry at which it counts as a whole matched word
 RESCORE = 40  # entries rescored after the raw evidence ranking
 MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
+# ... and read no further than the room those words take at their longest, so that what
+# comes before the token cap (normalising, the tracking-code search) costs no more either.
+MAX_CHARS = MAX_TOKENS * (MAX_FUZZY_LEN + 1)
+REMEMBER_CHARS = 500  # longer messages are not remembered: the memory holds 4096 of them
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,24 @@ _NOT_TOPICAL = STOPWORDS | QUESTION_WORDS
 
 def _terms(text: str) -> list[str]:
     return [t for t in match_tokens(text) if not t.isdigit() and t not in _NOT_TOPICAL]
+
+
+def _wordish(ch: str) -> bool:
+    """Part of a word or number, or a mark or format character that normalising drops."""
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch) in ("Mn", "Mc", "Me", "Cf")
+
+
+def clip(text: str, limit: int = MAX_CHARS) -> str:
+    """The first ``limit`` characters of ``text``, less a word cut in two: its piece would be
+    a different word, and a long number's piece a tracking code. A text with no break in
+    its first ``limit`` characters is one giant non-word and clips to nothing."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    if _wordish(text[limit]):
+        while end and _wordish(text[end - 1]):
+            end -= 1
+    return text[:end]
 
 
 class Classifier:
@@ -312,11 +335,15 @@ class Classifier:
     def classify(self, text: str) -> Intent:
         """The intent of one message. The last few thousand answers are remembered, so the
         dialogue can classify before it takes the database and again inside for free."""
-        return self._remembered(text or "")
+        text = clip(text or "")
+        if len(text) > REMEMBER_CHARS:
+            return self.analyse(text)
+        return self._remembered(text)
 
     def analyse(self, text: str) -> Intent:
         """:meth:`classify` without the memory (what the benchmarks time)."""
-        clean = normalize(ascii_digits(text))
+        # Clipped twice: NFKC may make the text longer (one ligature is 18 letters).
+        clean = clip(normalize(ascii_digits(clip(text))))
         code = TRACKING_CODE.search(clean)
         if code:
             return Intent("status", 1.0, tracking_code=code.group(1), confident=True)

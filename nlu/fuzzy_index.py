@@ -4,6 +4,10 @@ Symmetric-deletion candidates (as in SymSpell): every term is indexed under the 
 deleting one letter (two for long words); a query word generates the same deletions and meets
 its neighbours in a few dictionary look-ups. rapidfuzz then scores each candidate, so the cost
 grows with the length of the word, not with the size of the city pack.
+
+That length is capped: two deletions of an n-letter word are about n² strings of n letters,
+so a 20,000-letter "word" in a chat message once took gigabytes. No Persian word is near
+:data:`MAX_FUZZY_LEN` letters; a longer token only ever matches exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 MIN_FUZZY_LEN = 4  # shorter words only match exactly: one letter changes their meaning
+MAX_FUZZY_LEN = 32  # longer ones too: no word is that long (the packs' longest has 17 letters)
+# Two words run together (speech-to-text cuts one in two) is the longest thing heard as one.
+MAX_SOUND_LEN = 2 * MAX_FUZZY_LEN
+LOOKUP_CACHE = 50_000  # words remembered; each at most MAX_FUZZY_LEN letters
 # Suffixes of spoken Persian a word may carry that the pack's written form does not.
 _QUERY_SUFFIXES = (
     "هاشون", "هامون", "هاتون", "هایشان", "هایمان", "هایتان", "هایی", "های", "ها",
@@ -29,6 +37,7 @@ _PLURALS = ("هایی", "های", "ها")
 
 
 def _deletions(word: str, depth: int) -> set[str]:
+    # About len(word) ** depth strings: only ever asked for with a bounded word (see _depth).
     found = {word}
     frontier = {word}
     for _ in range(depth):
@@ -38,7 +47,7 @@ def _deletions(word: str, depth: int) -> set[str]:
 
 
 def _depth(word: str) -> int:
-    if len(word) < MIN_FUZZY_LEN:
+    if not MIN_FUZZY_LEN <= len(word) <= MAX_FUZZY_LEN:
         return 0
     return 1 if len(word) < 7 else 2
 
@@ -82,7 +91,7 @@ class FuzzyVocab:
         for term in self.terms:
             for variant in _deletions(term, _depth(term)):
                 self._by_deletion[variant].add(term)
-        self.lookup = lru_cache(maxsize=50_000)(self._lookup)
+        self._cached_lookup = lru_cache(maxsize=LOOKUP_CACHE)(self._lookup)
         self._by_sound: dict[str, set[str]] = defaultdict(set)
         for term in self.terms:
             if len(term) >= MIN_FUZZY_LEN and not term.startswith("~"):
@@ -92,6 +101,8 @@ class FuzzyVocab:
 
     def sounds_like(self, word: str) -> tuple[str, ...]:
         """Terms with the same consonant skeleton as ``word`` (heard, not read)."""
+        if len(word) > MAX_SOUND_LEN:
+            return ()
         key = phonetic_key(word)
         if len(key) < MIN_PHONETIC_KEY:
             return ()
@@ -99,6 +110,13 @@ class FuzzyVocab:
 
     def __contains__(self, word: str) -> bool:
         return word in self.terms
+
+    def lookup(self, word: str) -> tuple[tuple[str, float], ...]:
+        """Terms near ``word`` with a similarity in (0, 1], best first. Only words short
+        enough to be words are remembered, so the cache's size is bounded in bytes too."""
+        if len(word) > MAX_FUZZY_LEN:
+            return self._lookup(word)
+        return self._cached_lookup(word)
 
     def _lookup(self, word: str) -> tuple[tuple[str, float], ...]:
         """Terms near ``word`` with a similarity in (0, 1], best first."""
@@ -112,7 +130,7 @@ class FuzzyVocab:
                 similarity = 0.9 if rest in _SUFFIX_SET else 0.95 - 0.1 * cut
                 found[stem] = max(found.get(stem, 0.0), similarity)
                 break
-        if len(word) >= MIN_FUZZY_LEN and word not in self.terms:
+        if MIN_FUZZY_LEN <= len(word) <= MAX_FUZZY_LEN and word not in self.terms:
             candidates: set[str] = set()
             forms = [word] + [word[: -len(suffix)] for suffix in _PLURALS
                               if word.endswith(suffix) and len(word) - len(suffix) >= 3]
