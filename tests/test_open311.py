@@ -129,11 +129,13 @@ async def test_a_post_files_a_ticket_that_reads_back_the_same_everywhere(
     [one] = await both(api, f"/requests/{code}", "service_requests", "request", "requests.json")
     assert one["service_request_id"] == code and one["status"] == "open"
     assert one["service_name"] == core.pack.service_by_code["asphalt"].service_name
-    assert one["description"] == "چاله بزرگ" and one["lat"] == 34.82
-    assert one["media_url"] == "https://photos.example.ir/p/1.jpg"
+    # The submitter's words, typed address and photo are theirs: not published.
+    assert one["description"] is None and one["lat"] == 34.82
+    assert one["address"] == core.pack.city.district_by_code["r1"].name
+    assert one["media_url"] is None
     unit = core.pack.city.unit_by_code["north_works"].name
     assert one["agency_responsible"] == unit
-    assert one["status_notes"] == f"ارجاع به {unit}"  # the timeline's last note
+    assert one["status_notes"] is None  # staff have published no note (routing is internal)
     requested = datetime.fromisoformat(one["requested_datetime"])
     assert requested.utcoffset() == timedelta(hours=3, minutes=30)  # Tehran, with its offset
     assert abs(requested - ticket.created_at) < timedelta(seconds=1)
@@ -156,7 +158,7 @@ async def test_a_post_files_a_ticket_that_reads_back_the_same_everywhere(
     for path in (f"/requests/{code}", "/requests", f"/tokens/{token}"):
         for fmt in ("json", "xml"):
             everything.append((await api.get(f"{path}.{fmt}")).text)
-    for value in PERSONAL.values():
+    for value in [*PERSONAL.values(), "کوچه نهم", "چاله بزرگ", "photos.example.ir"]:
         assert all(value not in text for text in everything), value
     assert all("9121234567" not in text and "device" not in text for text in everything)
 
@@ -171,7 +173,7 @@ async def test_the_xml_post_answers_like_the_json_one(api: httpx.AsyncClient) ->
     assert ticket.onsite_due is not None and "فوری" in created["service_notice"]
 
 
-async def test_a_report_of_the_same_thing_nearby_joins_the_open_ticket(
+async def test_a_report_of_the_same_thing_nearby_is_its_own_request_linked_to_the_first(
     api: httpx.AsyncClient
 ) -> None:
     first = (await post(api, service_code="asphalt", lat="34.82", long="48.49",
@@ -179,15 +181,20 @@ async def test_a_report_of_the_same_thing_nearby_joins_the_open_ticket(
     second = (await post(api, service_code="asphalt", lat="34.8201", long="48.4901",
                          description="همان چاله", media_url="https://x.example.ir/2.jpg",
                          phone=PHONE)).json()[0]
-    assert second["service_request_id"] == first["service_request_id"]
-    assert second["token"] != first["token"] and "مشابه" in second["service_notice"]
+    # Its own id; the notice says a similar report is followed up, without its id.
+    assert second["service_request_id"] != first["service_request_id"]
+    assert "مشابه" in second["service_notice"]
+    assert first["service_request_id"] not in str(second)
     for created in (first, second):
         [by_token] = (await api.get(f"/tokens/{created['token']}.json")).json()
-        assert by_token["service_request_id"] == first["service_request_id"]
-    assert await Ticket.all().count() == 1
-    [one] = (await api.get(f"/requests/{first['service_request_id']}.json")).json()
-    # The second reporter's words went to the timeline, which Open311 does not publish.
-    assert "همان" not in str(one) and one["media_url"] == "https://x.example.ir/2.jpg"
+        assert by_token["service_request_id"] == created["service_request_id"]
+    linked = await Ticket.get(tracking_code=second["service_request_id"])
+    assert (await linked.duplicate_of).tracking_code == first["service_request_id"]
+    assert await Ticket.all().count() == 2
+    listed = (await api.get("/requests.json")).json()
+    assert {r["service_request_id"] for r in listed} == {first["service_request_id"],
+                                                         second["service_request_id"]}
+    assert "همان" not in str(listed) and "x.example.ir" not in str(listed)
     far = (await post(api, service_code="asphalt", lat="34.83", long="48.49")).json()[0]
     assert far["service_request_id"] != first["service_request_id"]
 
@@ -198,7 +205,7 @@ async def test_without_a_place_it_waits_for_an_operator(api: httpx.AsyncClient) 
     [one] = (await api.get(f"/requests/{code}.json")).json()
     assert one["status"] == "open" and one["agency_responsible"] is None
     assert one["status_notes"] is None  # the filing note is the citizen's, not the city's
-    assert one["lat"] is None and one["address"] == "میدان اصلی"
+    assert one["lat"] is None and one["address"] is None  # never the address typed
 
 
 async def test_the_same_person_is_one_citizen_and_anonymous_posts_share_one(
@@ -326,15 +333,16 @@ async def test_statuses_map_to_open_and_closed(api: httpx.AsyncClient, core: Cor
                        "status")
 
 
-async def test_status_notes_is_the_last_note_of_the_timeline(api: httpx.AsyncClient,
-                                                             core: Core) -> None:
+async def test_status_notes_is_the_last_note_staff_published(api: httpx.AsyncClient,
+                                                              core: Core) -> None:
     ticket = await _ticket(core)
     await TicketEvent.create(ticket=ticket, actor="staff", from_status="new",
-                             to_status="resolved", note="لکه‌گیری انجام شد")
-    await TicketEvent.create(ticket=ticket, actor="staff", note="")  # no note: skipped
+                             to_status="resolved", note="لکه‌گیری انجام شد", public=True)
+    await TicketEvent.create(ticket=ticket, actor="staff", note="با آقای رضایی هماهنگ شد")
+    await TicketEvent.create(ticket=ticket, actor="staff", note="", public=True)  # skipped
     [row] = await both(api, f"/requests/{ticket.tracking_code}", "service_requests",
                        "request", "requests.json")
-    assert row["status_notes"] == "لکه‌گیری انجام شد"
+    assert row["status_notes"] == "لکه‌گیری انجام شد"  # the later note was not published
 
 
 async def test_chat_tickets_are_listed_without_the_citizens_words(

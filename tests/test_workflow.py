@@ -330,30 +330,47 @@ async def test_volunteers_and_urgent_matters_come_first(citizens: MemoryChannel)
     assert [t.tracking_code for t in queue] == [urgent, volunteer, plain]
 
 
-async def test_a_second_report_nearby_follows_the_first(citizens: MemoryChannel,
-                                                        workflow: Workflow) -> None:
+async def test_a_second_report_nearby_is_its_own_ticket_linked_to_the_first(
+        citizens: MemoryChannel, workflow: Workflow) -> None:
     code = code_in(await report(citizens, "first", "asphalt", IN_R1))
     near = (IN_R1[0] + 0.0003, IN_R1[1])  # about 33 m north
     assert distance_m(*IN_R1, *near) < 50
     replies = await report(citizens, "second", "asphalt", near)
-    assert code_in(replies) == code and "پیش‌تر" in replies[0].text
-    ticket = await Ticket.get(tracking_code=code)
-    assert ticket.duplicate_count == 1
-    assert await Ticket.all().count() == 1
-    # The follower may look at it and hears of changes, but the buttons are the owner's.
-    assert "ارجاع" in (await citizens.say("second", code))[0].text
-    await workflow.change_status(ticket, "resolved", UNIT, "انجام شد")
-    heard = (await citizens.flush("second"))[-1]
-    assert "انجام شده" in heard.text and not heard.buttons
+    own = code_in(replies)
+    assert own != code and code not in ascii_digits(" ".join(r.text for r in replies))
+    assert "مشابه" in replies[-1].text
+    first, second = await Ticket.get(tracking_code=code), await Ticket.get(tracking_code=own)
+    assert first.duplicate_count == 1 and second.duplicate_of_id == first.id
+    assert (second.status, second.unit_code) == (first.status, first.unit_code)
+    # The first one's escalation covers the problem: one alert, not one per report.
+    assert second.escalation_level == 100 and first.escalation_level == 0
+    # The second citizen may not look at the first ticket, nor press its buttons.
+    assert "پیدا نشد" in (await citizens.say("second", code))[0].text
     refused = await citizens.say("second", callback=f"accept:{code}")
     assert "پیدا نشد" in refused[0].text
 
+    # The city's move reaches both, each on their own code, each with their own buttons;
+    # the note (not published) only the first citizen's.
+    await workflow.change_status(first, "resolved", UNIT, "لکه‌گیری با آسفالت سرد")
+    mine = (await citizens.flush("first"))[-1]
+    heard = (await citizens.flush("second"))[-1]
+    assert "لکه‌گیری" in mine.text and "لکه‌گیری" not in heard.text
+    assert own in ascii_digits(heard.text) and code not in ascii_digits(heard.text)
+    assert [b.data for row in heard.buttons for b in row] == [f"accept:{own}", f"contest:{own}"]
+    # Accepting is each citizen's own word: the second closes theirs, the first stays.
+    await citizens.say("second", callback=f"accept:{own}")
+    await first.refresh_from_db()
+    await second.refresh_from_db()
+    assert (first.status, second.status) == ("resolved", "closed")
+
     far = (IN_R1[0] + 0.0008, IN_R1[1])  # about 89 m: a separate problem
-    other = code_in(await report(citizens, "third", "asphalt", far))
-    assert other != code
-    other_service = code_in(await report(citizens, "fourth", "garbage_collection", near))
-    assert other_service != code
-    assert await TicketFollower.all().count() == 1
+    other = await Ticket.get(tracking_code=code_in(await report(citizens, "third", "asphalt",
+                                                                far)))
+    assert other.duplicate_of_id is None
+    elsewhere = await Ticket.get(tracking_code=code_in(
+        await report(citizens, "fourth", "garbage_collection", near)))
+    assert elsewhere.duplicate_of_id is None
+    assert await TicketFollower.all().count() == 0  # nobody follows another's ticket
 
 
 async def test_a_late_satisfied_scores_below_a_timely_one(citizens: MemoryChannel,

@@ -84,14 +84,23 @@ class Ticket(Model):
     closed_at = fields.DatetimeField(null=True)
     rating = fields.SmallIntField(null=True)  # the citizen's 1-5 after closing
     rated_at = fields.DatetimeField(null=True)
-    # Later reports of the same thing nearby, linked here instead of filed again.
+    # Later reports of the same thing nearby: each is a ticket of its own (its own code, its
+    # citizen's words) linked here by duplicate_of, and counted here for the panel.
     duplicate_count = fields.IntField(default=0)
+    # Set on a later report: the open ticket it repeats. It follows that ticket's public
+    # changes of state; nothing said to the other citizen reaches its own.
+    duplicate_of: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name="duplicates", null=True, on_delete=fields.SET_NULL,
+        db_index=True,
+    )
     # The citizen agreed that this ticket's unit may see their number and name.
     contact_consent = fields.BooleanField(default=False)
     consent_requested_at = fields.DatetimeField(null=True)
     # The last escalation rung fired (0 none); ESCALATION_DONE once answered, so the
     # scheduler's scan reads only tickets that may still need an alert.
     escalation_level = fields.SmallIntField(default=0)
+    # When the retention job removed the personal data of this (closed) ticket; None: not yet.
+    anonymised_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -125,6 +134,9 @@ class TicketEvent(Model):
     from_status = fields.CharField(max_length=16, null=True)
     to_status = fields.CharField(max_length=16, null=True)
     note = fields.TextField(default="")
+    # Staff chose to publish this note (Open311's status_notes); every other note, and all
+    # a citizen said or was told, stays private.
+    public = fields.BooleanField(default=False)
 
     class Meta:
         table = "ticket_event"
@@ -134,8 +146,8 @@ class TicketEvent(Model):
 
 class Open311Request(Model):
     # What an Open311 client sent beside the ticket itself: the token it may poll, its
-    # media_url, and which API key filed it (a fingerprint, never the key). Several may
-    # point at one ticket: a report of the same thing nearby joins the open ticket.
+    # media_url (the submitter's: never served back), and which API key filed it (a
+    # fingerprint, never the key). One per ticket: a repeat report is a ticket of its own.
 
     id = fields.IntField(primary_key=True)
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
@@ -250,8 +262,9 @@ class TranscriptionJob(Model):
 
 
 class TicketFollower(Model):
-    # A chat that reported the same thing as an open ticket and follows it instead: it is told
-    # of every change and may see the ticket's status, like the chat that filed it.
+    # Retired: a chat that reported the same thing once followed the first ticket, and so saw
+    # another citizen's timeline. Nothing writes it any more (migration 0008 emptied it); a
+    # later report is a ticket of its own linked by Ticket.duplicate_of.
     id = fields.IntField(primary_key=True)
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "peygir.Ticket", related_name="followers", on_delete=fields.CASCADE

@@ -3,6 +3,10 @@
 Open311 tickets are ordinary tickets (channel ``open311``) and follow the same workflow;
 what only Open311 has (the token, the media URL, which API key filed it) lives beside them
 in ``Open311Request``.
+
+What GET serves of any ticket is what may be public: never the words a citizen typed (the
+description, the address), nor their photo, nor what staff said to them; only the notes staff
+published, and the units' photos of their work.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from bots import texts
 from bots.messages import Location
 from ticket_store import store
-from ticket_store.models import Open311Request, Ticket, TicketEvent, TicketStatus
+from ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
 from ticket_store.workflow import OPEN_STATES, Filed, Workflow
 
 CHANNEL = "open311"
@@ -68,7 +73,7 @@ def submitter_id(client: str, phone: str | None, email: str | None,
 async def file_request(draft: Open311Draft, workflow: Workflow, now: datetime | None = None
                        ) -> tuple[Filed, Open311Request]:
     """File through the workflow, as every channel does: routed to a unit by district, with
-    the city's deadlines; a report of the same thing within 50 m joins the open ticket."""
+    the city's deadlines; a report of the same thing within 50 m is linked to the open one."""
     async with in_transaction():
         citizen = await store.citizen_for(CHANNEL, draft.submitter)
         if draft.phone and citizen.phone != draft.phone:
@@ -98,14 +103,17 @@ class RequestQuery:
 
 @dataclass(frozen=True)
 class Found:
-    ticket: dict[str, Any]  # the columns Open311 shows, by name
-    note: str | None  # the city's last note on the timeline
-    media_url: str | None
+    ticket: dict[str, Any]  # the columns Open311 may show, by name
+    note: str | None  # the last note staff published
+    evidence: str | None  # the path of a unit's newest photo of its work (staff's, not a citizen's)
 
 
-_COLUMNS = ("id", "tracking_code", "channel", "service_code", "description", "latitude",
-            "longitude", "address", "status", "urgent", "answer_due", "created_at",
-            "updated_at", "unit_code", "duplicate_count")
+# Deliberately without the description, the address and the chat: they are the citizen's.
+_COLUMNS = ("id", "tracking_code", "service_code", "latitude", "longitude", "district",
+            "status", "urgent", "answer_due", "created_at", "updated_at", "unit_code",
+            "duplicate_of_id")
+# A published reply is kept on the timeline as STAFF_REPLY_NOTE; the public reads the text.
+_REPLY_PREFIX = texts.STAFF_REPLY_NOTE.partition("{text}")[0]
 
 
 def requests_query(query: RequestQuery) -> Any:
@@ -145,17 +153,30 @@ async def _with_extras(rows: list[dict[str, Any]]) -> list[Found]:
     ids = [row["id"] for row in rows]
     if not ids:
         return []
+    notes = await _public_notes(ids)
+    # A linked report shows the photos of the work on the first one (the same spot).
+    firsts = {row["id"]: row["duplicate_of_id"] for row in rows if row["duplicate_of_id"]}
+    photos = await _evidence([*ids, *firsts.values()])
+    return [Found(row, notes.get(row["id"]),
+                  photos.get(row["id"]) or photos.get(firsts.get(row["id"], 0)))
+            for row in rows]
+
+
+async def _public_notes(ids: list[int]) -> dict[int, str]:
+    """Each ticket's last note that staff published; nothing else on a timeline is public."""
     notes: dict[int, str] = {}
-    # Only the city's notes (staff, system): a citizen's own words (the filing, a report of
-    # the same thing, a contest) are theirs, not the public's.
-    events = (TicketEvent.filter(ticket_id__in=ids).exclude(note="")
-              .exclude(actor=store.CITIZEN_ACTOR)
+    events = (TicketEvent.filter(ticket_id__in=ids, public=True).exclude(note="")
               .order_by("ticket_id", "at", "id").values_list("ticket_id", "note"))
     for ticket_id, note in await events:
-        notes[ticket_id] = note  # ordered by time: the last one stays
-    media: dict[int, str] = {}
-    for ticket_id, url in await (Open311Request.filter(ticket_id__in=ids,
-                                                       media_url__isnull=False)
-                                 .order_by("-id").values_list("ticket_id", "media_url")):
-        media[ticket_id] = url  # newest first: the first report's photo stays
-    return [Found(row, notes.get(row["id"]), media.get(row["id"])) for row in rows]
+        notes[ticket_id] = note.removeprefix(_REPLY_PREFIX)  # by time: the last one stays
+    return notes
+
+
+async def _evidence(ids: list[int]) -> dict[int, str]:
+    """Each ticket's newest evidence photo, by path; a citizen's own files are never here."""
+    newest: dict[int, str] = {}
+    for ticket_id, path in await (Attachment.filter(ticket_id__in=ids, evidence=True,
+                                                    path__isnull=False)
+                                  .order_by("id").values_list("ticket_id", "path")):
+        newest[ticket_id] = path
+    return newest

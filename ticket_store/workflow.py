@@ -1,6 +1,11 @@
 """A ticket's life after filing: routing, the lifecycle, what the citizen is told, evidence,
 consent, the survey and duplicates.
 
+A second report of the same thing nearby is a ticket of its own, linked to the first
+(``Ticket.duplicate_of``): its citizen gets their own code, never the first one's, and hears of
+the first ticket's changes of state on that code, with a note only where staff published it.
+What staff say to one citizen reaches that citizen alone.
+
 Every change is one transaction: the ticket's new state, its timeline event and the
 citizen's notification in the outbox land together or not at all. A change is a
 compare-and-set on the ticket's status, so two people acting on one ticket at once cannot
@@ -22,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from bots import texts
 from bots.messages import PLAIN_TEXT_CHANNELS, Button, Location, Reply
-from bots.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
+from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from ticket_store import rollups, store
 from ticket_store.deadlines import Deadlines
@@ -34,7 +39,6 @@ from ticket_store.models import (
     Standing,
     Ticket,
     TicketEvent,
-    TicketFollower,
     TicketStatus,
 )
 from ticket_store.scores import UnitScore, unit_scores
@@ -73,8 +77,8 @@ class IllegalTransition(WorkflowError):
 
 @dataclass(frozen=True)
 class Filed:
-    ticket: Ticket
-    duplicate: bool  # True: the report joined an existing open ticket nearby
+    ticket: Ticket  # always the report's own ticket
+    duplicate: bool  # True: it repeats an open ticket nearby and is linked to it
 
 
 def _utcnow() -> datetime:
@@ -104,14 +108,12 @@ class Workflow:
         self, citizen: Citizen, channel: str, chat_id: str, draft: store.NewTicket,
         attachment_ids: list[int] | None = None, now: datetime | None = None,
     ) -> Filed:
-        """File a report, or link it to an open ticket for the same thing within 50 m."""
+        """File a report as a ticket of its own; one that repeats an open ticket for the same
+        thing within 50 m is linked to it and takes its state and unit."""
         now = now or self.clock()
         async with in_transaction():
-            if draft.location is not None:
-                existing = await self.nearby_open(draft.service_code, draft.location)
-                if existing is not None:
-                    await self._follow(existing, channel, chat_id, draft, attachment_ids, now)
-                    return Filed(existing, duplicate=True)
+            original = (await self.nearby_open(draft.service_code, draft.location)
+                        if draft.location is not None else None)
             priority = 2 if draft.urgent else (1 if citizen.standing != Standing.NONE else 0)
             district: str | None = None
             unit = None
@@ -127,6 +129,9 @@ class Workflow:
                                              deadlines=self.deadlines, priority=priority,
                                              district=district)
             await store.attach_to_ticket(ticket, attachment_ids or [])
+            if original is not None:
+                await self._link(ticket, original, now)
+                return Filed(ticket, duplicate=True)
             if unit is not None:  # routing is a change: _set marks the day's roll-up stale
                 await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
                                 texts.ROUTED_NOTE.format(unit=unit.name), now,
@@ -136,12 +141,13 @@ class Workflow:
         return Filed(ticket, duplicate=False)
 
     async def nearby_open(self, service_code: str, where: Location) -> Ticket | None:
-        """The nearest open ticket for this service within 50 m, if any."""
+        """The nearest open first report for this service within 50 m, if any."""
         # A box of ±0.0005° (about 55 m north-south) narrows the search to what the index finds.
         span_lat = DUPLICATE_RADIUS_M / 111_000 + 1e-6
         span_lon = span_lat / max(0.1, math.cos(math.radians(where.lat)))
+        # Only first reports: links are one level deep, so one move on the first reaches all.
         rows = await Ticket.filter(
-            service_code=service_code, status__in=list(OPEN_STATES),
+            service_code=service_code, status__in=list(OPEN_STATES), duplicate_of_id=None,
             latitude__gte=where.lat - span_lat, latitude__lte=where.lat + span_lat,
             longitude__gte=where.lon - span_lon, longitude__lte=where.lon + span_lon,
         ).limit(50)
@@ -152,25 +158,33 @@ class Workflow:
                 best = (gap, row)
         return best[1] if best else None
 
-    async def _follow(self, ticket: Ticket, channel: str, chat_id: str, draft: store.NewTicket,
-                      attachment_ids: list[int] | None, now: datetime) -> None:
-        await TicketFollower.get_or_create(ticket=ticket, channel=channel, chat_id=chat_id)
-        await Ticket.filter(id=ticket.id).update(duplicate_count=F("duplicate_count") + 1)
-        ticket.duplicate_count += 1
-        await store.attach_to_ticket(ticket, attachment_ids or [], channel=channel,
-                                     chat_id=chat_id)
-        source = CHANNEL_LABELS.get(channel, channel)
-        await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
-                                 note=texts.DUPLICATE_NOTE.format(
-                                     source=source, text=draft.description[:500]))
+    async def _link(self, ticket: Ticket, original: Ticket, now: datetime) -> None:
+        """A later report joins the first one's state and unit. The first one's escalation
+        covers both (one alert per problem); the first counts it for the panel."""
+        await Ticket.filter(id=original.id).update(duplicate_count=F("duplicate_count") + 1)
+        original.duplicate_count += 1
+        status = TicketStatus(original.status)
+        changes = self._changes(ticket, status, now, {"unit_code": original.unit_code})
+        changes |= {"duplicate_of_id": original.id, "escalation_level": ESCALATION_DONE}
+        await Ticket.filter(id=ticket.id).update(**changes)
+        for name, value in changes.items():
+            setattr(ticket, name, value)
+        moved = status != S.NEW
+        # The note names no code: this citizen reads their own timeline.
+        await TicketEvent.create(ticket=ticket, actor=SYSTEM_ACTOR, at=now,
+                                 note=texts.LINKED_NOTE, from_status=S.NEW.value if moved
+                                 else None, to_status=status.value if moved else None)
+        await rollups.mark(ticket.created_at)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def change_status(self, ticket: Ticket, to_status: TicketStatus | str, actor: str,
-                            note: str = "", now: datetime | None = None) -> TicketEvent:
-        """Move a ticket on, tell the citizen, and write the timeline; refuses illegal moves."""
+                            note: str = "", now: datetime | None = None, *,
+                            public: bool = False) -> TicketEvent:
+        """Move a ticket on, tell the citizen, and write the timeline; refuses illegal moves.
+        ``public``: staff publish the note (Open311, and the citizens of linked reports)."""
         async with in_transaction():
             return await self._set(ticket, TicketStatus(to_status), actor, note.strip(),
-                                   now or self.clock())
+                                   now or self.clock(), public=public)
 
     async def assign(self, ticket: Ticket, unit_code: str, actor: str, note: str = "",
                      now: datetime | None = None) -> TicketEvent:
@@ -187,16 +201,10 @@ class Workflow:
             return await self._set(ticket, current if stay else S.ASSIGNED, actor, note, now,
                                    extra={"unit_code": unit.code}, notify=False, stay=stay)
 
-    async def _set(self, ticket: Ticket, to_status: TicketStatus, actor: str, note: str,
-                   now: datetime, *, extra: dict[str, object] | None = None,
-                   notify: bool = True, stay: bool = False) -> TicketEvent:
-        current = TicketStatus(ticket.status)
-        if not stay and to_status not in TRANSITIONS[current]:
-            raise IllegalTransition(
-                f"ticket {ticket.tracking_code} cannot go from {current.value} to "
-                f"{to_status.value}")
-        if to_status in NEEDS_NOTE and not note:
-            raise WorkflowError(f"{to_status.value} needs a note: {NEEDS_NOTE[to_status]}")
+    @staticmethod
+    def _changes(ticket: Ticket, to_status: TicketStatus, now: datetime,
+                 extra: dict[str, object] | None) -> dict[str, object]:
+        """The columns a move to ``to_status`` sets (the clocks it starts or stops)."""
         changes: dict[str, object] = {"status": to_status, "updated_at": now, **(extra or {})}
         if to_status in ANSWERS and ticket.first_answer_at is None:
             changes["first_answer_at"] = now
@@ -209,6 +217,20 @@ class Workflow:
             changes["closed_at"] = now
         if to_status == S.NEW:
             changes["unit_code"] = None  # back to the centre's queue
+        return changes
+
+    async def _set(self, ticket: Ticket, to_status: TicketStatus, actor: str, note: str,
+                   now: datetime, *, extra: dict[str, object] | None = None,
+                   notify: bool = True, stay: bool = False,
+                   public: bool = False) -> TicketEvent:
+        current = TicketStatus(ticket.status)
+        if not stay and to_status not in TRANSITIONS[current]:
+            raise IllegalTransition(
+                f"ticket {ticket.tracking_code} cannot go from {current.value} to "
+                f"{to_status.value}")
+        if to_status in NEEDS_NOTE and not note:
+            raise WorkflowError(f"{to_status.value} needs a note: {NEEDS_NOTE[to_status]}")
+        changes = self._changes(ticket, to_status, now, extra)
         # Compare-and-set: if someone else moved the ticket meanwhile, this one loses.
         moved = await Ticket.filter(id=ticket.id, status=current).update(**changes)
         if not moved:
@@ -219,13 +241,35 @@ class Workflow:
         await rollups.mark(ticket.created_at)  # the dashboard's roll-up of its day is stale
         for name, value in changes.items():
             setattr(ticket, name, value)
+        public = public and bool(note)
         event = await TicketEvent.create(
-            ticket=ticket, actor=actor, at=now, note=note,
+            ticket=ticket, actor=actor, at=now, note=note, public=public,
             from_status=None if stay else current.value,
             to_status=None if stay else to_status.value)
         if notify and not stay:
             await self._notify_status(ticket, to_status, note, now)
+        # The city's moves reach the linked reports; a citizen's own (accepting, contesting)
+        # stays on their own ticket.
+        first_report = ticket.duplicate_of_id is None  # type: ignore[attr-defined]
+        if first_report and actor != store.CITIZEN_ACTOR:
+            await self._carry(ticket, current, to_status, note if public else "", now,
+                              extra=extra, notify=notify, stay=stay)
         return event
+
+    async def _carry(self, original: Ticket, was: TicketStatus, to_status: TicketStatus,
+                     public_note: str, now: datetime, *, extra: dict[str, object] | None,
+                     notify: bool, stay: bool) -> None:
+        """Linked reports still in the state the first one left follow it. Each citizen hears
+        it on their own code, with the note only if staff published it."""
+        for linked in await Ticket.filter(duplicate_of_id=original.id, status=was):
+            try:
+                await self._set(linked, to_status, SYSTEM_ACTOR, public_note or texts.LINKED_NOTE,
+                                now, extra=extra, notify=False, stay=stay,
+                                public=bool(public_note))
+            except IllegalTransition:  # its citizen or staff moved it meanwhile: it leads now
+                continue
+            if notify and not stay:
+                await self._notify_status(linked, to_status, public_note, now)
 
     # -- what the citizen is told ------------------------------------------------------------
     async def _notify_status(self, ticket: Ticket, status: TicketStatus, note: str,
@@ -243,36 +287,32 @@ class Workflow:
             lines.append(texts.RESOLVED_ASK)
             buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
                        (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
-        await self.tell(ticket, Reply("\n".join(lines), buttons, photos=photos),
-                        owner_only_buttons=True)
+        await self.tell(ticket, Reply("\n".join(lines), buttons, photos=photos))
         if status == S.CLOSED and ticket.rating is None:
-            await self.tell(ticket, self.survey(ticket), followers=False)
+            await self.tell(ticket, self.survey(ticket))
 
     def survey(self, ticket: Ticket) -> Reply:
         # 1 to 5 in order: on a channel without buttons the digit typed is the rating given.
         stars = tuple(Button(str(n), f"rate:{ticket.tracking_code}:{n}") for n in range(1, 6))
         return Reply(texts.SURVEY.format(code=ticket.tracking_code), (stars,))
 
-    async def tell(self, ticket: Ticket, reply: Reply, *, followers: bool = True,
-                   owner_only_buttons: bool = False) -> None:
-        """Queue a message to the chat that filed the ticket and to the chats following it."""
-        reply = citizen_facing(reply)
-        if ticket.channel not in NO_CHAT_CHANNELS:
-            await store.enqueue(ticket.channel, ticket.chat_id, reply)
-            if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
-                # No buttons there: the citizen answers the numbered choices with a digit.
-                state = await store.load_state(ticket.channel, ticket.chat_id)
-                state["choices"] = [b.data for row in reply.buttons for b in row]
-                await store.save_state(ticket.channel, ticket.chat_id, state)
-        if not followers:
+    async def tell(self, ticket: Ticket, reply: Reply) -> None:
+        """Queue a message to the chat that filed the ticket, and to no other chat."""
+        if ticket.channel in NO_CHAT_CHANNELS:
             return
-        plain = Reply(reply.text, photos=reply.photos) if owner_only_buttons else reply
-        for row in await TicketFollower.filter(ticket_id=ticket.id):
-            await store.enqueue(row.channel, row.chat_id, plain)
+        reply = citizen_facing(reply)
+        await store.enqueue(ticket.channel, ticket.chat_id, reply)
+        if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
+            # No buttons there: the citizen answers the numbered choices with a digit.
+            state = await store.load_state(ticket.channel, ticket.chat_id)
+            state["choices"] = [b.data for row in reply.buttons for b in row]
+            await store.save_state(ticket.channel, ticket.chat_id, state)
 
     async def reply_to_citizen(self, ticket: Ticket, actor: str, text: str,
-                               now: datetime | None = None) -> TicketEvent:
-        """A message from staff to the citizen; the first one stops the escalation clock."""
+                               now: datetime | None = None, *,
+                               public: bool = False) -> TicketEvent:
+        """A message from staff to this ticket's citizen alone; the first one stops the
+        escalation clock. ``public``: staff publish it too (Open311's status_notes)."""
         text = text.strip()
         if not text:
             raise WorkflowError("a reply needs some text")
@@ -284,7 +324,7 @@ class Workflow:
                 await Ticket.filter(id=ticket.id).update(first_answer_at=now,
                                                          escalation_level=ESCALATION_DONE)
                 await rollups.mark(ticket.created_at)
-            event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
+            event = await TicketEvent.create(ticket=ticket, actor=actor, at=now, public=public,
                                              note=texts.STAFF_REPLY_NOTE.format(text=text))
             await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
                 code=ticket.tracking_code, text=text)))
@@ -323,7 +363,11 @@ class Workflow:
         return attachment
 
     async def evidence_paths(self, ticket: Ticket) -> list[str]:
-        rows = await Attachment.filter(ticket_id=ticket.id, evidence=True).order_by("id")
+        """The units' photos of their work; a linked report shows the first one's too (the
+        work is the city's, on the spot both citizens reported)."""
+        ids = [ticket.id, ticket.duplicate_of_id]  # type: ignore[attr-defined]
+        rows = await Attachment.filter(ticket_id__in=[i for i in ids if i], evidence=True
+                                       ).order_by("id")
         return [row.path for row in rows if row.path]
 
     # -- consent -----------------------------------------------------------------------------
@@ -340,7 +384,7 @@ class Workflow:
                 texts.CONSENT_ASK.format(code=ticket.tracking_code),
                 ((Button(texts.CONSENT_YES, f"consent:{ticket.tracking_code}:yes"),
                   Button(texts.CONSENT_NO, f"consent:{ticket.tracking_code}:no")),),
-            ), followers=False)
+            ))
         return event
 
     async def visible_contact(self, ticket: Ticket) -> dict[str, str | None] | None:

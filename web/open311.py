@@ -3,7 +3,9 @@
 Every resource is served as ``.xml`` (the spec's required format) and ``.json`` from the same
 Python value. Errors are the spec's list of ``{code, description}``: 403 for a missing or
 wrong ``api_key``, 404 for an unknown id or path, 400 for anything else wrong with a request.
-Nothing that identifies a citizen is ever returned.
+Nothing that identifies a citizen is ever returned, nor anything a citizen typed or was told
+unless staff published it: no description, the district for the address, coordinates
+rounded to ``public_location_decimals``, only published notes, only the units' photos.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bots.core import Core
+from bots.messages import evidence_url
 from bots.persian import to_persian_digits
 from config.pack import Service
 from ticket_store import open311 as tickets
@@ -107,7 +110,9 @@ def _hours(span: timedelta) -> str:
     return to_persian_digits(f"{span.total_seconds() / 3600:g}")
 
 
-DUPLICATE_NOTICE = "گزارشی مشابه در همین نزدیکی پیش‌تر ثبت شده بود؛ این گزارش به آن پیوست."
+# No code of the earlier report: it is another citizen's.
+DUPLICATE_NOTICE = ("گزارشی مشابه از همین نزدیکی پیش‌تر رسیده و در حال پیگیری است؛ "
+                    "این گزارش هم همراه آن پیگیری می‌شود.")
 
 
 def service_notice(urgent: bool, deadlines: Deadlines) -> str:
@@ -126,30 +131,38 @@ def service_view(service: Service) -> dict[str, Any]:
     }
 
 
+def _public_degrees(value: float | None, decimals: int) -> float | None:
+    # Rounded: enough to find the street, not the citizen's door.
+    return None if value is None else round(value, decimals)
+
+
 def request_view(found: tickets.Found, core: Core) -> dict[str, Any]:
     row, zone = found.ticket, ZoneInfo(core.settings.timezone)
     service = core.pack.service_by_code.get(row["service_code"])
     unit = core.pack.city.unit_by_code.get(row["unit_code"]) if row["unit_code"] else None
+    district = core.pack.city.district_by_code.get(row["district"] or "")
+    decimals = core.settings.public_location_decimals
+    base = core.settings.public_base
     return {
         "service_request_id": row["tracking_code"],
         "status": tickets.open311_status(row["status"]),
         "status_notes": found.note,
         "service_name": service.service_name if service else None,
         "service_code": row["service_code"],
-        # Citizens who wrote to a chat did not publish their words; an Open311 client did.
-        "description": (row["description"] or None) if row["channel"] == tickets.CHANNEL
-        else None,
+        "description": None,  # the citizen's words, whichever way they came
         "agency_responsible": unit.name if unit else None,
         "service_notice": service_notice(row["urgent"], core.workflow.deadlines),
         "requested_datetime": _iso(row["created_at"], zone),
         "updated_datetime": _iso(row["updated_at"], zone),
         "expected_datetime": _iso(row["answer_due"], zone),
-        "address": row["address"],
+        "address": district.name if district else None,  # never the address typed
         "address_id": None,
         "zipcode": None,
-        "lat": row["latitude"],
-        "long": row["longitude"],
-        "media_url": found.media_url,
+        "lat": _public_degrees(row["latitude"], decimals),
+        "long": _public_degrees(row["longitude"], decimals),
+        # A unit's photo of its work (an absolute URL needs the public address); a citizen's
+        # photo or media_url is theirs and never served.
+        "media_url": evidence_url(base, found.evidence) if found.evidence and base else None,
     }
 
 
