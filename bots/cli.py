@@ -1,4 +1,4 @@
-"""The ``peygir`` command: serve, classify, transcribe, pack check, users."""
+"""The ``peygir`` command: serve, classify, transcribe, pack check, users, privacy."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"peygir: web chat and API on http://{host}:{port}  (database {settings.database_url},"
           f" pack {core.pack.folder}, {len(core.pack.services)} services,"
           f" {len(core.pack.faqs)} FAQ entries)", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(core), host=host, port=port, log_level=args.log_level)
+    # proxy_headers=False: the app believes X-Forwarded-* only from PEYGIR_TRUSTED_PROXIES
+    # (web.guards); uvicorn's own would believe anyone on loopback.
+    uvicorn.run(create_app(core), host=host, port=port, log_level=args.log_level,
+                proxy_headers=False)
     return 0
 
 
@@ -197,6 +200,60 @@ def _citizen_standing(args: argparse.Namespace) -> int:
     return 0
 
 
+# One line per kind of data the purge removes: (Summary field, verb, what).
+_PURGE_LINES = (
+    ("tickets", "anonymise", "closed ticket(s) past the retention window"),
+    ("requested", "anonymise", "closed ticket(s) whose citizen asked to be erased"),
+    ("files", "delete", "citizen file(s) of anonymised tickets"),
+    ("stray_files", "delete", "file(s) never filed with a report"),
+    ("citizens_removed", "delete", "citizen record(s) no ticket needs any more"),
+    ("citizens_scrubbed", "clear the phone and name of", "flagged citizen record(s)"),
+    ("chat_states", "delete", "chat state(s) idle for the whole window"),
+    ("outbox", "delete", "outbox message(s) older than the window"),
+    ("dedup_keys", "delete", "update dedup key(s) older than the window"),
+)
+_DONE = {"anonymise": "anonymised", "delete": "deleted",
+         "clear the phone and name of": "cleared the phone and name of"}
+
+
+def _privacy_purge(args: argparse.Namespace) -> int:
+    """Anonymise what the retention setting says is due (--dry-run: only count it)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from config.settings import Settings
+    from ticket_store import retention
+    from ticket_store.db import close_db, open_db
+
+    settings = Settings()
+    policy = retention.Policy.from_settings(settings)
+    now = datetime.now(UTC)
+
+    async def run() -> retention.Summary:
+        await open_db(settings.database_url)
+        try:
+            if args.dry_run:
+                return await retention.preview(now, policy)
+            return await retention.purge(now, policy)
+        finally:
+            await close_db()
+
+    summary = asyncio.run(run())
+    cut = retention.cutoff(now, policy.days)
+    print(f"retention {policy.days} days: personal data of tickets closed before "
+          f"{cut:%Y-%m-%d %H:%M} UTC is removed")
+    for name, verb, what in _PURGE_LINES:
+        count = getattr(summary, name)
+        line = (f"would {verb} {count} {what}" if args.dry_run
+                else f"{_DONE[verb]} {count} {what}")
+        if name == "tickets" and summary.sample:
+            line += f", first: {', '.join(summary.sample)}"
+        print(line)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peygir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     standing.add_argument("user_id", help="their id on that channel")
     standing.add_argument("standing", choices=["volunteer", "trusted", "none"])
     standing.set_defaults(func=_citizen_standing)
+
+    privacy = commands.add_parser("privacy", help="personal data retention")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    purge = privacy_commands.add_parser(
+        "purge", help="anonymise tickets closed more than PEYGIR_RETENTION_DAYS ago")
+    purge.add_argument("--dry-run", action="store_true",
+                       help="print what would be anonymised, and change nothing")
+    purge.set_defaults(func=_privacy_purge)
     return parser
 
 

@@ -16,12 +16,13 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bots import texts
+from bots.limits import CodeGuesses
 from bots.messages import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
 from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from nlu.classifier import Classifier, Intent
 from nlu.normalize import ascii_digits, normalize
-from ticket_store import store
+from ticket_store import retention, store
 from ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Dialogue:
         self.timezone = timezone
         self.workflow = workflow or Workflow(pack, clock=clock, timezone=timezone)
         self.plain_channels = plain_channels
+        self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -81,6 +83,8 @@ class Dialogue:
 
     # -- routing of one update ---------------------------------------------------------------
     async def _respond(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+        if not (msg.callback_data or msg.from_voice) and retention.asks_erasure(msg.text):
+            return await _erase_mine(msg, state, self.clock())  # before the NLU sees it
         if msg.unsupported:
             return [Reply(texts.UNSUPPORTED.get(msg.unsupported, texts.UNSUPPORTED["other"]))]
         if msg.contact:
@@ -325,8 +329,9 @@ class Dialogue:
         state.pop("deep_link", None)
         state["stage"] = "idle"
         if filed.duplicate:
-            return [Reply(texts.DUPLICATE_FILED.format(
-                code=ticket.tracking_code, status=STATUS_LABELS.get(ticket.status, "")))]
+            # Their own code; the earlier report's code, words and replies stay its citizen's.
+            return [Reply(texts.DUPLICATE_FILED.format(code=ticket.tracking_code,
+                                                       service=service.service_name))]
         text = texts.FILED.format(code=ticket.tracking_code, service=service.service_name)
         if ticket.urgent and ticket.onsite_due:
             deadline = texts.DEADLINE_URGENT.format(
@@ -407,9 +412,12 @@ class Dialogue:
                 f"• {t.tracking_code}: {STATUS_LABELS.get(t.status, t.status)}" for t in recent
             ]
             return [Reply("\n".join(lines))]
+        if not self.guesses.take(msg):  # one chat tried 153 codes a second: not any more
+            return [Reply(texts.TOO_MANY_LOOKUPS)]
         ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
         if ticket is None:
             return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
+        self.guesses.found_own(msg)
         service = self.pack.service_by_code.get(ticket.service_code)
         lines = [texts.STATUS.format(
             code=ticket.tracking_code,
@@ -463,3 +471,21 @@ def _shorten(text: str, limit: int) -> str:
 def _looks_binary(text: str) -> bool:
     odd = sum(1 for ch in text if ch == "\ufffd" or (not ch.isprintable() and ch not in "\n\t"))
     return odd > len(text) * 0.1
+
+
+async def _erase_mine(msg: IncomingMessage, state: dict[str, Any], now: datetime
+                      ) -> list[Reply]:
+    """«اطلاعات من را پاک کنید»: done at once, no confirmation asked (it removes only the
+    citizen's own data); open tickets keep it until they close."""
+    state.clear()  # a half-made report is theirs too
+    done = await retention.erase_citizen(msg.channel, msg.user_id, msg.chat_id, now,
+                                         open_note=texts.ERASE_REQUESTED_NOTE)
+    lines = [texts.ERASED_CLOSED.format(count=done.erased) if done.erased
+             else texts.ERASED_NONE]
+    if done.still_open:
+        lines.append(texts.ERASE_WHEN_CLOSED.format(count=done.still_open))
+    if done.contact_cleared:
+        lines.append(texts.CONTACT_ERASED)
+    elif done.contact_kept:
+        lines.append(texts.CONTACT_KEPT)
+    return [Reply("\n".join(lines))]

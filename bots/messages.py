@@ -72,6 +72,9 @@ class IncomingMessage:
     unsupported: str | None = None
     from_voice: bool = False  # the text is Whisper's transcript of the citizen's voice note
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The client's network address (web chat, Eitaa), only for throttling code guesses per
+    # address; never stored.
+    origin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -114,14 +114,16 @@ CONSENT_GIVEN_NEED_PHONE = (
 CONSENT_REFUSED = "باشد؛ شماره و نام شما در اختیار واحد اجرایی قرار نمی‌گیرد."
 SEND_CONTACT = "ارسال شماره"
 CONTACT_PROMPT = "📞 برای فرستادن شماره‌تان، دکمه زیر را بزنید."
+# A report that repeats one nearby: the citizen's own code, never the earlier report's.
 DUPLICATE_FILED = (
-    "گزارش همین مشکل در همین محل پیش‌تر با کد {code} ثبت شده و در حال پیگیری است "
-    "({status}). گزارش شما به آن پیوست شد و هر تغییری را به شما هم خبر می‌دهیم."
+    FILED + "\n"
+    "گزارشی مشابه از همین محل پیش‌تر به ما رسیده و در حال پیگیری است؛ گزارش شما هم همراه آن "
+    "پیگیری می‌شود و هر تغییر وضعیت را با همین کد به شما خبر می‌دهیم.\n" + KEEP_CODE
 )
 
 # Timeline notes (what staff read on a ticket).
 ROUTED_NOTE = "ارجاع به {unit}"
-DUPLICATE_NOTE = "گزارش مشابه از {source}: {text}"
+LINKED_NOTE = "همراه با گزارش مشابهی از همین محل پیگیری می‌شود"
 EVIDENCE_NOTE = "عکس مستندات کار بارگذاری شد"
 STAFF_REPLY_NOTE = "پاسخ به شهروند: {text}"
 CONSENT_REQUESTED_NOTE = "درخواست اجازه تماس از شهروند"
@@ -137,3 +139,27 @@ ESCALATION_DIGEST = (
 )
 RECIPIENT_LABELS = {"manager": "مدیر واحد", "deputy": "معاون"}
 CENTRE_QUEUE = "کارشناس مرکز ۱۳۷"
+
+# -- a citizen's request to erase their data (ticket_store/retention.py) ----------------------
+ERASED_CLOSED = (
+    "درخواست شما انجام شد: اطلاعات شما (پیوند با این گفت‌وگو، متن، نشانی و فایل‌هایی که "
+    "فرستاده بودید) از {count} درخواست بسته‌شده‌تان پاک شد. این درخواست‌ها بدون هیچ نشانی از "
+    "شما فقط برای آمار شهری می‌مانند و کد پیگیری‌شان دیگر چیزی به شما نشان نمی‌دهد."
+)
+ERASED_NONE = "درخواست بسته‌شده‌ای از شما نزد ما نیست که اطلاعاتش پاک شود."
+ERASE_WHEN_CLOSED = (
+    "{count} درخواست شما هنوز در دست رسیدگی است؛ برای پیگیری آن‌ها اطلاعات‌تان فعلاً نگه "
+    "داشته می‌شود و پس از بسته شدن، خودکار پاک می‌شود."
+)
+CONTACT_ERASED = "شماره و نامی که به ما داده بودید هم پاک شد."
+CONTACT_KEPT = (
+    "شماره‌تان تا بسته شدن درخواستی که اجازه تماس درباره‌اش داده‌اید نگه داشته می‌شود و "
+    "سپس پاک می‌شود."
+)
+# Timeline note on an open ticket (what staff read).
+ERASE_REQUESTED_NOTE = "شهروند خواست اطلاعاتش پاک شود؛ پس از بسته شدن، ناشناس می‌شود"
+
+# -- too many tracking-code lookups (bots/limits.py) -------------------------------------------
+TOO_MANY_LOOKUPS = (
+    "تعداد درخواست‌های پیگیری زیاد بوده؛ لطفاً چند دقیقه دیگر دوباره امتحان کنید."
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -10,9 +11,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +76,26 @@ def serving(env: Mapping[str, str], log_path: Path, ready: str = "/healthz",
                 proc.wait(timeout=10)
             print(f"---- server output ({log_path}) ----\n"
                   f"{log_path.read_text(errors='replace')[-5000:]}")
+
+
+def reset_postgres(url: str) -> None:
+    """Empty a PostgreSQL database (its own thread and loop: callers may run inside one)."""
+    async def reset() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, reset()).result()
+
+
+def openapi_document(**settings: object) -> dict[str, object]:
+    """The OpenAPI document `peygir serve` builds with these settings (it serves it only to
+    signed-in staff, and only with PEYGIR_API_DOCS on; tests read the app's own copy)."""
+    from bots.core import Core
+    from config.settings import Settings
+    from web.app import create_app
+
+    return create_app(Core.build(Settings(**settings))).openapi()  # type: ignore[arg-type]

@@ -5,16 +5,13 @@ every JSON 200 fits the spec's schema."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.open311_support import KEYS, PREFIX, SCHEMAS, validate
-from tests.support import serve_env, serving
+from tests.support import openapi_document, reset_postgres, serve_env, serving
 
 EXAMPLES = int(os.environ.get("PEYGIR_FUZZ_EXAMPLES", "40"))  # per operation and mode
 SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200 must fit
@@ -37,18 +34,6 @@ SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200
 }
 
 
-def _reset_postgres(url: str) -> None:
-    async def reset() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, reset()).result()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
@@ -58,7 +43,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         database_url = f"sqlite://{tmp}/fuzz.db"
     else:
         database_url = request.getfixturevalue("postgres_database")
-        _reset_postgres(database_url)
+        reset_postgres(database_url)
     env = serve_env(PEYGIR_DATABASE_URL=database_url, PEYGIR_MEDIA_DIR=str(tmp / "media"),
                     PEYGIR_OPEN311_KEYS=",".join(KEYS))
     log_path = tmp / "server.log"
@@ -70,7 +55,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _schema(source: str, server: str) -> Any:
     if source == "app-openapi":
-        schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+        schema = schemathesis.openapi.from_dict(openapi_document(open311_keys=",".join(KEYS)))
         schema = schema.include(path_regex=f"^{PREFIX}/")
         schema.config.update(base_url=server)
     else:

@@ -74,14 +74,15 @@ async def test_secure_cookie_behind_tls(app) -> None:
 async def test_wrong_password_and_throttling(app) -> None:
     await staff_store.add_user("op", PASSWORD, "operator")
     async with client(app) as c:
-        for _ in range(staff_store.MAX_FAILURES_PER_USER):
+        for _ in range(staff_store.MAX_FAILURES_PER_PAIR):
             wrong = await sign_in(c, "op", "not the password")
             assert wrong.status_code == 401 and "نادرست" in wrong.text
-        # Now even the right password is refused for a while.
+        # Now even the right password is refused for a while, from this address.
         blocked = await sign_in(c, "op")
         assert blocked.status_code == 429 and "peygir_staff" not in blocked.headers.get(
             "set-cookie", "")
-    assert await LoginAttempt.filter(ok=False).count() == staff_store.MAX_FAILURES_PER_USER + 1
+    # A refused attempt checks no password and leaves no row.
+    assert await LoginAttempt.filter(ok=False).count() == staff_store.MAX_FAILURES_PER_PAIR
     # The window passes: the right password works again.
     later = datetime.now(UTC) + staff_store.THROTTLE_WINDOW + timedelta(seconds=1)
     assert (await staff_store.authenticate("op", PASSWORD, "1.2.3.4", later)).user is not None
@@ -373,10 +374,15 @@ async def test_ticket_page_shows_duplicates(app) -> None:
     again = store.NewTicket("asphalt", "همان چاله دوباره", False,
                             location=Location(34.8201, 48.4901))
     second = await workflow.file_report(second_citizen, "telegram", "b", again)
-    assert second.duplicate and second.ticket.id == first.ticket.id
+    # A ticket of its own, linked to the first: staff can go from either to the other.
+    assert second.duplicate and second.ticket.duplicate_of_id == first.ticket.id
+    first_code, second_code = first.ticket.tracking_code, second.ticket.tracking_code
     async with signed_in(app, "op", "operator") as c:
-        html = (await c.get(f"/panel/tickets/{first.ticket.tracking_code}")).text
-        assert 'id="duplicates"' in html and "همان چاله دوباره" in html
+        html = (await c.get(f"/panel/tickets/{first_code}")).text
+        assert 'id="duplicates"' in html and f"/panel/tickets/{second_code}" in html
+        html = (await c.get(f"/panel/tickets/{second_code}")).text
+        assert 'id="duplicates"' in html and f"/panel/tickets/{first_code}" in html
+        assert "همان چاله دوباره" in html  # the second citizen's words, on their own ticket
 
 
 def test_hotspot_labels_keep_out_of_the_bars() -> None:

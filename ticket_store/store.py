@@ -24,7 +24,6 @@ from ticket_store.models import (
     ProcessedUpdate,
     Ticket,
     TicketEvent,
-    TicketFollower,
     TicketStatus,
     TranscriptionJob,
 )
@@ -155,26 +154,18 @@ async def attach_to_ticket(ticket: Ticket, attachment_ids: list[int], *,
 
 
 async def ticket_for_chat(tracking_code: str, channel: str, chat_id: str) -> Ticket | None:
-    """A ticket by its code, but only for the chat that filed it or one following it."""
+    """A ticket by its code, only for the chat that filed it: a code is not a key."""
     ticket = await Ticket.get_or_none(tracking_code=tracking_code)
-    if ticket is None:
-        return None
-    if owns(ticket, channel, chat_id):
-        return ticket
-    following = await TicketFollower.exists(ticket_id=ticket.id, channel=channel, chat_id=chat_id)
-    return ticket if following else None
+    return ticket if ticket is not None and owns(ticket, channel, chat_id) else None
 
 
 def owns(ticket: Ticket, channel: str, chat_id: str) -> bool:
-    """Whether this chat filed the ticket (followers may look, not accept or rate)."""
+    """Whether this chat filed the ticket (the only chat that may see or act on it)."""
     return ticket.channel == channel and ticket.chat_id == chat_id
 
 
 async def recent_tickets(channel: str, chat_id: str, limit: int = 3) -> list[Ticket]:
-    own = await Ticket.filter(channel=channel, chat_id=chat_id).order_by("-id").limit(limit)
-    followed = await Ticket.filter(followers__channel=channel, followers__chat_id=chat_id
-                                   ).order_by("-id").limit(limit)
-    return sorted({t.id: t for t in own + followed}.values(), key=lambda t: -t.id)[:limit]
+    return await Ticket.filter(channel=channel, chat_id=chat_id).order_by("-id").limit(limit)
 
 
 async def timeline(ticket: Ticket) -> list[TicketEvent]:

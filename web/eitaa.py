@@ -24,6 +24,7 @@ from media_ingest.images import exif_location
 from media_ingest.intake import check, store_by_hash
 from media_ingest.probe import MediaError
 from web.app import ChatIn, for_browser
+from web.guards import client_address
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,10 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
             "title": "پیگیر در ایتا — سامانه ۱۳۷ شهرداری"})
 
     @app.post("/api/eitaa/send")
-    async def eitaa_send(body: ChatIn, x_eitaa_init_data: InitData = None) -> dict[str, object]:
+    async def eitaa_send(body: ChatIn, request: Request, x_eitaa_init_data: InitData = None
+                         ) -> dict[str, object]:
         user = citizen(x_eitaa_init_data)
-        if body.text is None and body.callback is None and body.location is None:
-            raise HTTPException(422, "پیام خالی است.")
-        await core.dialogue.handle(body.incoming(CHANNEL, user.id))
+        await core.dialogue.handle(body.incoming(CHANNEL, user.id, client_address(request)))
         return await replies(user.id)
 
     @app.get("/api/eitaa/poll")
@@ -82,8 +82,8 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
         user = citizen(x_eitaa_init_data)
         if int(request.headers.get("Content-Length") or 0) > MAX_DOWNLOAD:
             raise HTTPException(413, TOO_BIG)
-        item = Attachment("photo", f"eitaa-upload:{client_id}",
-                          request.headers.get("Content-Type"))
+        # The Content-Type the page declared is not kept: the probe says what the file is.
+        item = Attachment("photo", f"eitaa-upload:{client_id}")
         with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
             size = 0
             async for chunk in request.stream():
@@ -95,10 +95,10 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
             try:
                 checked = check(tmp.name, "photo")
             except MediaError as bad:
-                item = Attachment("photo", item.file_ref, item.mime, size, problem=bad.message)
+                item = Attachment("photo", item.file_ref, None, size, problem=bad.message)
             else:
                 kept = store_by_hash(tmp.name, settings.media_dir, ext=checked.extension)
-                item = Attachment("photo", item.file_ref, item.mime, size, path=str(kept),
+                item = Attachment("photo", item.file_ref, checked.mime, size, path=str(kept),
                                   location_hint=exif_location(kept))
         await core.dialogue.handle(IncomingMessage(
             channel=CHANNEL, chat_id=user.id, user_id=user.id, message_id=client_id,

@@ -2,12 +2,13 @@
 and headers.
 
 - Session cookie: a random token, ``HttpOnly``, ``SameSite=Strict``, path ``/panel``, and
-  ``Secure`` when the request came over TLS (uvicorn trusts ``X-Forwarded-Proto`` from the
-  local proxy) or ``PEYGIR_PANEL_SECURE_COOKIES`` is set.
+  ``Secure`` when the request came over TLS (``X-Forwarded-Proto`` is believed only from
+  ``PEYGIR_TRUSTED_PROXIES``: web.guards) or ``PEYGIR_PANEL_SECURE_COOKIES`` is set.
 - CSRF: every POST carries the session's token, as the form field ``csrf`` or the
   ``X-CSRF-Token`` header (htmx); the sign-in form uses a double-submit cookie.
 - Headers: a strict Content-Security-Policy (only this origin's scripts, styles, fonts and
-  images), no framing, no caching of panel pages.
+  images), no framing, no caching of panel pages (web.guards.PANEL_HEADERS, which every
+  response under /panel gets).
 """
 
 from __future__ import annotations
@@ -22,22 +23,13 @@ from fastapi import Depends, HTTPException, Request, Response
 
 from ticket_store import staff as staff_store
 from ticket_store.models import StaffRole, StaffSession, StaffUser
+from web.guards import PANEL_HEADERS, secure_cookies
 
 COOKIE = "peygir_staff"
 LOGIN_CSRF_COOKIE = "peygir_login_csrf"
 PATH = "/panel"
 
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "media-src 'self'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
-        "form-action 'self'; base-uri 'none'; object-src 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+HEADERS = PANEL_HEADERS  # one policy for the whole site, kept in web.guards
 
 
 class LoginRequired(Exception):  # a signal, answered with a redirect to the sign-in page
@@ -63,13 +55,6 @@ class Staff:
     def require(self, *roles: StaffRole) -> None:
         if self.role not in roles:
             raise HTTPException(403, "این کار در دسترس نقش شما نیست.")
-
-
-def secure_cookies(request: Request) -> bool:
-    forced = getattr(request.app.state, "panel_secure_cookies", None)
-    if forced is not None:
-        return bool(forced)
-    return request.url.scheme == "https"
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:

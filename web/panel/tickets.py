@@ -8,13 +8,11 @@ exist; media are served only through the same check, never from a public folder.
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bots.persian import CHANNEL_LABELS
 from ticket_store import store
@@ -23,9 +21,9 @@ from ticket_store.models import (
     Attachment,
     StaffRole,
     Ticket,
-    TicketFollower,
 )
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
+from web.media import MAX_ID, media_response, stored_file
 from web.panel import queries
 from web.panel.common import core_of, names_of, now_of, render
 from web.panel.fmt import STATUS_STAFF, remaining
@@ -94,10 +92,9 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
     names = names_of(request)
     attachments = await Attachment.filter(ticket=ticket).order_by("id")
     events = await store.timeline(ticket)
-    # The same problem reported again nearby: the later chats follow this ticket (their words
-    # are on the timeline); which chats they are stays private.
-    followers = await TicketFollower.filter(ticket=ticket).order_by("created_at") \
-        .limit(100).values("channel", "created_at")
+    # The same problem reported again nearby: each later report is a ticket of its own,
+    # linked to the first; staff see both ways (citizens never see each other's).
+    linked = await scope_linked(staff, ticket)
     point = (ticket.latitude, ticket.longitude) if ticket.latitude is not None \
         and ticket.longitude is not None else None
     open_ = ticket.status in OPEN_STATUSES
@@ -111,7 +108,8 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         "district": ticket.district,
         "attachments": attachments,
         "events": events,
-        "followers": followers,
+        "linked": linked,
+        "original": await scope_original(staff, ticket),
         "channels": CHANNEL_LABELS,
         "contact": await _contact(request, staff, ticket),
         "consent": ticket.contact_consent,
@@ -129,20 +127,37 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
     })
 
 
+async def scope_linked(staff: Staff, ticket: Ticket) -> list[dict[str, Any]]:
+    """The later reports linked to this one that this staff member may open."""
+    query = queries.scope(staff.user, Ticket.filter(duplicate_of_id=ticket.id))
+    return await query.order_by("created_at").limit(100).values(
+        "tracking_code", "channel", "status", "created_at")
+
+
+async def scope_original(staff: Staff, ticket: Ticket) -> Ticket | None:
+    """The first report this one repeats, if this staff member may open it."""
+    first = ticket.duplicate_of_id  # type: ignore[attr-defined]
+    if first is None:
+        return None
+    return await queries.scope(staff.user, Ticket.filter(id=first)).first()
+
+
 @router.get("/media/{attachment_id}")
 async def media(request: Request, attachment_id: int, staff: StaffDep) -> Response:
+    """A citizen's file, for staff who may see its ticket: shown only as an inert image,
+    audio or video (web.media), never as a page."""
+    if not 1 <= attachment_id <= MAX_ID:  # the database would fail on it, not miss
+        raise HTTPException(404)
     attachment = await Attachment.get_or_none(id=attachment_id)
     if attachment is None or attachment.ticket_id is None or not attachment.path:
         raise HTTPException(404)
     ticket = await queries.scope(staff.user, Ticket.filter(id=attachment.ticket_id)).first()
     if ticket is None:
         raise HTTPException(404)
-    root = Path(core_of(request).settings.media_dir).resolve()
-    path = Path(attachment.path).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = stored_file(attachment.path, core_of(request).settings.media_dir)
+    if path is None:
         raise HTTPException(404)
-    mime = attachment.mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
+    return media_response(path, attachment.mime, "private, max-age=3600")
 
 
 def _back(code: str, **query: str) -> RedirectResponse:
@@ -172,14 +187,17 @@ async def assign(request: Request, code: str, staff: CsrfStaff,
 @router.post("/tickets/{code}/status")
 async def change_status(request: Request, code: str, staff: CsrfStaff,
                         to_status: Annotated[str, Form(max_length=16)],
-                        note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
+                        note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
+                        public: Annotated[bool, Form()] = False) -> Response:
     staff.require(*CAN_ACT, StaffRole.MANAGER)
     ticket = await _ticket(staff, code)
     if to_status not in targets_for(staff, ticket.status):
         return _back(code, error="illegal")
     try:
+        # public: staff chose to publish the note (Open311); unticked, it stays private.
         await workflow_of(request).change_status(ticket, to_status, staff.actor,
-                                                 note=note.strip(), now=now_of(request))
+                                                 note=note.strip(), now=now_of(request),
+                                                 public=public)
     except IllegalTransition:
         return _back(code, error="illegal")
     except WorkflowError:
@@ -214,11 +232,12 @@ async def request_contact(request: Request, code: str, staff: CsrfStaff) -> Resp
 
 @router.post("/tickets/{code}/reply")
 async def reply(request: Request, code: str, staff: CsrfStaff,
-                text: Annotated[str, Form(max_length=4000)]) -> Response:
+                text: Annotated[str, Form(max_length=4000)],
+                public: Annotated[bool, Form()] = False) -> Response:
     staff.require(*CAN_ACT)
     ticket = await _ticket(staff, code)
     if not text.strip():
         return _back(code, error="empty")
     await workflow_of(request).reply_to_citizen(ticket, staff.actor, text.strip(),
-                                                now=now_of(request))
+                                                now=now_of(request), public=public)
     return _back(code, done="reply")
