@@ -21,6 +21,7 @@ from bots.messages import IncomingMessage, Location, Reply, evidence_url
 from ticket_store import store
 from ticket_store.models import Attachment
 from web import open311
+from web.api_docs import MEDIA_OK, answers
 from web.guards import (
     BodyLimit,
     ForwardedHeaders,
@@ -58,8 +59,9 @@ Text = Annotated[str, AfterValidator(_whole_characters)]
 
 class LocationIn(BaseModel):
     # Finite only: NaN and ±Infinity are no place (and NaN slips past every comparison).
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    # Strict: a number, not "35.7" or true (the document says number; so does the check).
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
 
 
 class ChatIn(BaseModel):
@@ -136,7 +138,7 @@ def create_app(core: Core) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "chat.html", {})
 
@@ -151,7 +153,8 @@ def create_app(core: Core) -> FastAPI:
                 out.append(for_browser(Reply.from_payload(row.payload)))
         return out
 
-    @app.get("/media/{name}")
+    @app.get("/media/{name}", response_class=Response,
+             responses={**MEDIA_OK, **answers(404)})
     async def evidence_photo(name: str) -> FileResponse:
         """A unit's evidence photo, by its content hash; nothing a citizen sent is served."""
         sha = hash_of(name)
@@ -163,12 +166,13 @@ def create_app(core: Core) -> FastAPI:
             raise HTTPException(404)
         return media_response(Path(row.path), row.mime, "private, max-age=86400")
 
-    @app.post("/api/chat/send")
+    @app.post("/api/chat/send", responses=answers(400, 413))
     async def send(body: ChatIn, chat: ChatId, request: Request) -> ChatOut:
         await core.dialogue.handle(body.incoming(CHANNEL, chat, client_address(request)))
         return ChatOut(replies=await deliver(chat))
 
-    @app.post("/bot/{channel}/{path}")
+    @app.post("/bot/{channel}/{path}", response_class=Response,
+              responses=answers(400, 401, 404, 413, empty=True))
     async def bot_webhook(
         channel: str, path: str, request: Request,
         x_telegram_bot_api_secret_token: Annotated[str | None, Header()] = None,
@@ -196,16 +200,14 @@ def create_app(core: Core) -> FastAPI:
     install_validation_errors(app)  # after Open311's, which keeps its own paths
     if core.settings.api_docs:
         _api_docs(app)
-    # Inside the panel's own middleware (added next), whose task group would wrap the 413 in
-    # an ExceptionGroup that FastAPI's body parsing turns into a 400.
-    app.add_middleware(BodyLimit)
     # Last: the panel's error pages hand every other path to the handler installed before.
     from web.panel import install as install_panel
 
     install_panel(app, core)
 
-    # Outermost last: the real client first, then headers on every answer.
+    # Outermost last: the real client first, then headers on every answer, then the body cap.
     settings = core.settings
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders,
                        eitaa=eitaa_headers(settings.eitaa_sdk_url, settings.eitaa_frame_ancestors))
     app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)

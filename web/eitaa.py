@@ -23,6 +23,7 @@ from channels.eitaa import CHANNEL, EitaaUser, InitDataError, verify_init_data
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_by_hash
 from media_ingest.probe import MediaError
+from web.api_docs import answers
 from web.app import ChatIn, for_browser
 from web.guards import client_address
 
@@ -52,25 +53,25 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
     async def replies(chat: str) -> dict[str, object]:
         return {"replies": [for_browser(r) for r in await take_for_app(chat)]}
 
-    @app.get("/eitaa", response_class=HTMLResponse)
+    @app.get("/eitaa", response_class=HTMLResponse, include_in_schema=False)
     async def eitaa_page(request: Request) -> HTMLResponse:
         token()
         return templates.TemplateResponse(request, "chat.html", {
             "api_base": "/api/eitaa", "sdk_url": settings.eitaa_sdk_url, "upload": True,
             "title": "پیگیر در ایتا — سامانه ۱۳۷ شهرداری"})
 
-    @app.post("/api/eitaa/send")
+    @app.post("/api/eitaa/send", responses=answers(400, 401, 404, 413))
     async def eitaa_send(body: ChatIn, request: Request, x_eitaa_init_data: InitData = None
                          ) -> dict[str, object]:
         user = citizen(x_eitaa_init_data)
         await core.dialogue.handle(body.incoming(CHANNEL, user.id, client_address(request)))
         return await replies(user.id)
 
-    @app.get("/api/eitaa/poll")
+    @app.get("/api/eitaa/poll", responses=answers(401, 404))
     async def eitaa_poll(x_eitaa_init_data: InitData = None) -> dict[str, object]:
         return await replies(citizen(x_eitaa_init_data).id)
 
-    @app.post("/api/eitaa/photo")
+    @app.post("/api/eitaa/photo", responses=answers(401, 404, 413))
     async def eitaa_photo(
         request: Request,
         client_id: Annotated[str, Query(min_length=1, max_length=64,
@@ -80,7 +81,8 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
     ) -> dict[str, object]:
         """One photo as the request body (no multipart: the page sends the file as it is)."""
         user = citizen(x_eitaa_init_data)
-        if int(request.headers.get("Content-Length") or 0) > MAX_DOWNLOAD:
+        declared = request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_DOWNLOAD:
             raise HTTPException(413, TOO_BIG)
         # The Content-Type the page declared is not kept: the probe says what the file is.
         item = Attachment("photo", f"eitaa-upload:{client_id}")

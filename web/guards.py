@@ -130,8 +130,10 @@ DEFAULT_BODY = 64 * KB  # forms, the panel's buttons, anything not named below
 # Route caps, first match wins. Upload routes keep their own limit (and message) a little
 # below the cap here, which is only the backstop.
 BODY_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
-    # MAX_TEXT characters of up to 3 UTF-8 bytes each, and the JSON around them.
-    (re.compile(r"/api/(chat|eitaa)/send"), 256 * KB),
+    # MAX_TEXT (50,000) characters, even each written as a JSON escaped surrogate pair
+    # (12 bytes), and the JSON around them: a text one character too long is a 422 that says
+    # so, not a 413 (the OpenAPI document promises the 422).
+    (re.compile(r"/api/(chat|eitaa)/send"), 640 * KB),
     (re.compile(r"/api/eitaa/photo"), MAX_DOWNLOAD + 1024 * KB),
     (re.compile(r"/panel/tickets/[^/]+/evidence"), MAX_DOWNLOAD + 1024 * KB),
     (re.compile(r"/bot/[^/]+/[^/]+"), 1024 * KB),  # a Bot API update: text, captions, ids
@@ -205,6 +207,18 @@ def _only_too_large(exc: BaseException) -> bool:
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse({"detail": TOO_LARGE}, status_code=413,
                        headers={"Connection": "close"})(scope, receive, send)
+
+
+# -- what a path allows ------------------------------------------------------------------------
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for a 405's ``Allow`` (Starlette names
+    only the first matching route's, and GET and POST of one path may be two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if served and regex is not None and regex.match(request.scope["path"]):
+            methods |= served
+    return ", ".join(sorted(methods))
 
 
 # -- security headers --------------------------------------------------------------------------

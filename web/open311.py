@@ -10,6 +10,7 @@ rounded to ``public_location_decimals``, only published notes, only the units' p
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,9 @@ from bots.persian import to_persian_digits
 from config.pack import Service
 from ticket_store import open311 as tickets
 from ticket_store.deadlines import Deadlines
+from web.guards import allowed_methods
 from web.open311_format import Format, format_of_path, render, render_errors
-from web.open311_input import TRACKING_CODE, Problems, parse_filters, parse_post
+from web.open311_input import LIMITS, TRACKING_CODE, Problems, parse_filters, parse_post
 
 PREFIX = "/open311/v2"
 MAX_BODY = 64 * 1024  # bytes of form body; a service request is a few hundred
@@ -173,15 +175,37 @@ def _requests(fmt: Format, rows: list[dict[str, Any]]) -> Response:
 # -- endpoints ------------------------------------------------------------------------------
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 
+# What each operation answers, as the document says it: JSON or XML by the path's extension,
+# the spec's error list for every failure (never FastAPI's 422: see on_validation below).
+_ERRORS_JSON = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+_WHY = {400: "Something in the request is wrong; every problem is listed.",
+        403: "api_key missing or not valid.", 404: "No such service, request, token or path."}
 
-@router.get("/services.{response_format}", summary="Service types")
+
+def _answers(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    def both(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"application/json": {"schema": schema},
+                "text/xml": {"schema": {"type": "string"}}}
+
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"description": ok, "content": both({"type": ["array", "object"]})}}
+    for code in errors:
+        documented[code] = {"description": _WHY[code], "content": both(_ERRORS_JSON)}
+    return documented
+
+
+@router.get("/services.{response_format}", summary="Service types",
+            responses=_answers("The service list", 400))
 async def services(fmt: FormatDep, core: CoreDep) -> Response:
     # Referrals (ext_ codes) are other bodies' duties: the city takes no requests for them.
     listed = [service_view(s) for s in core.pack.services if not s.is_referral]
     return render(fmt, "services", "service", listed)
 
 
-@router.get("/services/{service_code}.{response_format}", summary="Service definition")
+@router.get("/services/{service_code}.{response_format}", summary="Service definition",
+            responses=_answers("The service's definition", 400, 404))
 async def service_definition(service_code: str, fmt: FormatDep, core: CoreDep) -> Response:
     service = core.pack.service_by_code.get(service_code)
     if service is None or service.is_referral:
@@ -192,23 +216,38 @@ async def service_definition(service_code: str, fmt: FormatDep, core: CoreDep) -
                   item_tags={"attributes": "attribute"})
 
 
-def _filter(description: str, **schema: Any) -> Any:
+def _filter(description: str, schema: dict[str, Any] | None = None, **keywords: Any) -> Any:
     # Declared as plain strings so that FastAPI never answers 422: parse_filters checks them.
-    return Query(description=description, json_schema_extra=schema or None)
+    return Query(description=description, json_schema_extra={**(schema or {}), **keywords}
+                 or None)
 
 
-@router.get("/requests.{response_format}", summary="Service requests")
+def _comma_delimited(item: str) -> str:
+    """A pattern for a comma-delimited list of ``item`` (empty: the filter is not given)."""
+    return rf"^ *(({item}) *(, *|$))*$"  # spaces only: other white space is refused
+
+
+# A date and time with its zone; empty is the same as leaving it out (as a form sends it).
+_MOMENT = ("ISO 8601 with a time zone; empty: not given", {"anyOf": [
+    {"type": "string", "format": "date-time", "maxLength": LIMITS["start_date"]},
+    {"type": "string", "maxLength": 0}]})
+
+
+@router.get("/requests.{response_format}", summary="Service requests",
+            responses=_answers("Service requests, newest first", 400))
 async def list_requests(
     fmt: FormatDep, core: CoreDep,
     service_request_id: Annotated[str | None, _filter(
-        "Comma-delimited ids; overrides every other filter")] = None,
-    service_code: Annotated[str | None, _filter("Comma-delimited service codes")] = None,
-    start_date: Annotated[str | None, _filter("ISO 8601 with a time zone",
-                                              format="date-time")] = None,
-    end_date: Annotated[str | None, _filter("ISO 8601 with a time zone",
-                                            format="date-time")] = None,
+        "Comma-delimited ids; overrides every other filter",
+        pattern=_comma_delimited(r"[1-9][0-9]{7}"),
+        maxLength=LIMITS["service_request_id"])] = None,
+    service_code: Annotated[str | None, _filter("Comma-delimited service codes",
+                                                maxLength=LIMITS["service_code"])] = None,
+    start_date: Annotated[str | None, _filter(*_MOMENT)] = None,
+    end_date: Annotated[str | None, _filter(*_MOMENT)] = None,
     status: Annotated[str | None, _filter("open, closed, or both comma-delimited",
-                                          enum=["open", "closed"])] = None,
+                                          pattern=_comma_delimited("open|closed"),
+                                          maxLength=LIMITS["status"])] = None,
 ) -> Response:
     given = {"service_request_id": service_request_id, "service_code": service_code,
              "start_date": start_date, "end_date": end_date, "status": status}
@@ -241,7 +280,8 @@ POST_FORM: dict[str, Any] = {
 
 
 @router.post("/requests.{response_format}", summary="Create a service request",
-             openapi_extra=POST_FORM)
+             openapi_extra=POST_FORM,
+             responses=_answers("The new request's id or token", 400, 403))
 async def create_request(
     fmt: FormatDep, core: CoreDep,
     client: Annotated[str, Depends(api_client)],
@@ -274,7 +314,8 @@ async def _one_request(service_request_id: str, fmt: Format, core: Core) -> Resp
     return _requests(fmt, [request_view(found, core)])
 
 
-@router.get("/requests/{service_request_id}.{response_format}", summary="One service request")
+@router.get("/requests/{service_request_id}.{response_format}", summary="One service request",
+            responses=_answers("The request", 400, 404))
 async def one_request(service_request_id: str, fmt: FormatDep, core: CoreDep) -> Response:
     return await _one_request(service_request_id, fmt, core)
 
@@ -286,7 +327,8 @@ async def one_request_singular(service_request_id: str, fmt: FormatDep, core: Co
     return await _one_request(service_request_id, fmt, core)
 
 
-@router.get("/tokens/{token}.{response_format}", summary="Service request id from a token")
+@router.get("/tokens/{token}.{response_format}", summary="Service request id from a token",
+            responses=_answers("The request id", 400, 404))
 async def token(token: str, fmt: FormatDep) -> Response:
     code = await tickets.tracking_code_for_token(token) if token.isalnum() and len(
         token) <= 32 else None
@@ -320,9 +362,43 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if not ours(request):
             return await http_exception_handler(request, exc)
-        return render_errors(format_of_path(request.url.path), exc.status_code,
-                             [str(exc.detail)])
+        answer = render_errors(format_of_path(request.url.path), exc.status_code,
+                               [str(exc.detail)])
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            answer.headers["Allow"] = allowed_methods(request)
+        return answer
 
     app.add_exception_handler(Open311Error, on_open311_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    _finish_document(app, [s.service_code for s in get_core_of(app).pack.services])
+
+
+def get_core_of(app: FastAPI) -> Core:
+    return app.state.core  # type: ignore[no-any-return]
+
+
+def _finish_document(app: FastAPI, codes: Sequence[str]) -> None:
+    """What the decorators cannot say: FastAPI documents a 422 for every operation with
+    parameters, and Open311's are 400s (the spec's error list, above); and the codes a
+    ``service_code`` filter may name are this city pack's."""
+    build = app.openapi
+    known = _comma_delimited("|".join(re.escape(code) for code in codes))
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        if fresh:
+            for path, operations in schema.get("paths", {}).items():
+                if not path.startswith(PREFIX + "/"):
+                    continue
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+                    for parameter in operation.get("parameters", ()):
+                        if parameter.get("name") == "service_code" \
+                                and parameter.get("in") == "query":
+                            parameter["schema"]["pattern"] = known
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

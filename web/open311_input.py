@@ -44,13 +44,12 @@ def clean(fields: Mapping[str, str], problems: Problems) -> dict[str, str]:
         value = fields.get(name)
         if value is None:
             continue
-        value = value.strip()
         if _CONTROL.search(value):
             problems.append(f"{name}: contains a NUL or other control character")
-        elif len(value) > limit:
+        elif len(value) > limit:  # as sent, spaces too: what the document's maxLength counts
             problems.append(f"{name}: longer than {limit} characters")
-        elif value:
-            out[name] = value
+        elif value.strip():
+            out[name] = value.strip()
     return out
 
 
@@ -126,6 +125,10 @@ def parse_post(raw: Mapping[str, str], pack: Pack) -> PostedRequest | Problems:
     )
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _moment(fields: dict[str, str], name: str, problems: Problems) -> datetime | None:
     if name not in fields:
         return None
@@ -137,9 +140,10 @@ def _moment(fields: dict[str, str], name: str, problems: Problems) -> datetime |
     if moment.tzinfo is None:
         problems.append(f"{name}: give a time zone (Z or an offset such as +03:30)")
         return None
-    if not 1970 <= moment.year <= 9000:  # and no overflow when the window is added
-        problems.append(f"{name}: out of range")
-        return None
+    # Before 1970 there are no requests and after 9000 none yet: such a moment is read as
+    # the nearest end of that span (no overflow when the window is added, and no 400 for a
+    # well-formed date).
+    moment = min(max(moment, EARLIEST), LATEST)
     return moment.astimezone(UTC)
 
 
@@ -154,13 +158,11 @@ def parse_filters(raw: Mapping[str, str], pack: Pack, now: datetime) -> RequestQ
     ids = _listed(fields.get("service_request_id"))
     if problems:
         return problems
-    if ids:  # the spec: service_request_id overrides every other argument
-        bad = [value for value in ids if not TRACKING_CODE.match(value)]
-        if bad:
-            problems.append(f"service_request_id: not a request id: {bad[0][:20]}")
-        elif len(ids) > MAX_RESULTS:
-            problems.append(f"service_request_id: at most {MAX_RESULTS} ids")
-        return problems or RequestQuery(tracking_codes=tuple(dict.fromkeys(ids)))
+    bad = [value for value in ids if not TRACKING_CODE.match(value)]
+    if bad:
+        problems.append(f"service_request_id: not a request id: {bad[0][:20]}")
+    elif len(ids) > MAX_RESULTS:
+        problems.append(f"service_request_id: at most {MAX_RESULTS} ids")
     codes = _listed(fields.get("service_code"))
     for code in codes:
         if code not in pack.service_by_code:
@@ -175,6 +177,8 @@ def parse_filters(raw: Mapping[str, str], pack: Pack, now: datetime) -> RequestQ
     end = _moment(fields, "end_date", problems)
     if problems:
         return problems
+    if ids:  # the spec: service_request_id overrides every other (well-formed) argument
+        return RequestQuery(tracking_codes=tuple(dict.fromkeys(ids)))
     if start is None and end is None:
         end = now
     if start is None:
@@ -182,10 +186,9 @@ def parse_filters(raw: Mapping[str, str], pack: Pack, now: datetime) -> RequestQ
         start = end - WINDOW
     if end is None:
         end = start + WINDOW
-    if start > end:
-        problems.append("start_date: after end_date")
-    elif end - start > WINDOW:
-        problems.append("start_date and end_date: may not span more than 90 days")
+    # The spec lets a server bound the window: a longer one is cut to the 90 days that end at
+    # end_date (the list is newest first); a window that ends before it starts holds nothing.
+    start = max(start, end - WINDOW)
     return problems or RequestQuery(
         service_codes=tuple(dict.fromkeys(codes)), statuses=tuple(dict.fromkeys(statuses)),
         start=start, end=end,

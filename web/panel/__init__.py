@@ -2,12 +2,11 @@
 and staff accounts.
 
 Server-rendered Jinja2 pages (``web/templates/panel``), htmx where a page updates in place,
-a Persian font and htmx vendored in ``web/static`` — nothing fetched at run time.
+a Persian font and htmx vendored in ``web/static`` — nothing fetched at run time. Its
+security headers come from ``web.guards.SecurityHeaders``, as every page's do.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -16,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bots.core import Core
 from web.panel import auth, dashboards, export, queues, tickets, users
 from web.panel.common import make_templates, render
-from web.panel.security import HEADERS, PATH, LoginRequired, login_redirect
+from web.panel.security import PATH, LoginRequired, login_redirect
 
 
 def install(app: FastAPI, core: Core) -> None:
@@ -25,7 +24,8 @@ def install(app: FastAPI, core: Core) -> None:
     router = APIRouter(prefix=PATH)
     for module in (auth, queues, tickets, dashboards, export, users):
         router.include_router(module.router)
-    app.include_router(router)
+    # HTML pages and forms for people, not an API: left out of the OpenAPI document.
+    app.include_router(router, include_in_schema=False)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
@@ -42,12 +42,3 @@ def install(app: FastAPI, core: Core) -> None:
             else "صفحه یا درخواستی که خواستید پیدا نشد."
         return render(request, "panel/error.html", {"code": exc.status_code, "detail": detail},
                       status_code=exc.status_code)
-
-    @app.middleware("http")
-    async def _headers(request: Request,
-                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if request.url.path.startswith(PATH):
-            for name, value in HEADERS.items():
-                response.headers.setdefault(name, value)
-        return response
