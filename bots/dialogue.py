@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 SPOKEN_KINDS = frozenset({"voice", "audio", "video", "video_note"})
 MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API bots may download files up to 20 MB
 MAX_DESCRIPTION = 4000  # characters kept of one report; a 20,000-character paste is cut here
+
+
+def _normalized(text: str) -> str:
+    """The message as the NLU and the report keep it: no more is normalised than a report
+    keeps, so a 50,000-character paste (or 50,000 ligatures, 18 letters each once
+    normalised) costs what 4,000 characters do."""
+    return normalize(text[:MAX_DESCRIPTION])
 _YES = {"بله", "بلی", "آره", "اره", "آری", "ثبت", "ثبت کن", "تایید", "تأیید", "باشه", "اوکی",
         "ok", "okay", "yes", "درسته", "صحیحه"}
 _NO = {"نه", "خیر", "لغو", "انصراف", "نمیخوام", "نمی‌خوام", "no", "cancel", "بیخیال"}
@@ -63,7 +70,7 @@ class Dialogue:
         if message.text and not message.callback_data:
             # Classified now, outside the transaction, the answer is remembered for use inside:
             # on SQLite the transaction holds the one connection, so keep CPU work out of it.
-            self.classifier.classify(normalize(message.text))
+            self.classifier.classify(_normalized(message.text))
         async with in_transaction():
             state = await store.claim_update_and_load_state(
                 message.dedup_key, message.channel, message.chat_id)
@@ -112,7 +119,7 @@ class Dialogue:
             # The refused file is named; whatever else came with it is still taken.
             if not text.strip():
                 return notices
-            return [*notices, *await self._text(msg, normalize(text), state)]
+            return [*notices, *await self._text(msg, _normalized(text), state)]
         if not text.strip():
             if not msg.attachments:
                 return [Reply(texts.EMPTY)]
@@ -123,7 +130,7 @@ class Dialogue:
             if kept and state.get("draft", {}).get("service"):
                 return [Reply(texts.ATTACHMENT_ADDED)]
             return [Reply(texts.ATTACHMENT_LATER)]
-        clean = normalize(text)
+        clean = _normalized(text)
         if not any(ch.isalpha() or ch.isdigit() for ch in clean):
             return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
         return await self._text(msg, clean, state)

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.dialogue import MAX_DOWNLOAD
@@ -210,15 +211,17 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 # -- what a path allows ------------------------------------------------------------------------
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path, for a 405's ``Allow`` (Starlette names
-    only the first matching route's, and GET and POST of one path may be two routes)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if served and regex is not None and regex.match(request.scope["path"]):
-            methods |= served
-    return ", ".join(sorted(methods))
+    only the first matching route's, and GET and POST of one path may be two routes). Asked
+    of the routes themselves, so routers included in routers answer too."""
+    methods = [method for method in METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL
+        for route in request.app.router.routes)]
+    return ", ".join(methods)
 
 
 # -- security headers --------------------------------------------------------------------------

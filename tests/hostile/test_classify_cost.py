@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+import bots.dialogue
 import nlu.fuzzy_index
+from channels.memory import MemoryChannel
 from config.pack import Pack
 from nlu.classifier import Classifier
 from nlu.normalize import normalize
@@ -221,3 +223,19 @@ def test_normalize_finishes_on_long_whitespace_runs() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60, check=True, cwd=ROOT, preexec_fn=_cap_child)
     assert result.stdout == "چاله\u200cها آسفالت\n"
+
+
+async def test_the_dialogue_normalises_no_more_than_a_report_keeps(
+        chat: MemoryChannel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """50,000 ligatures (18 letters each once normalised) through a chat: the dialogue hands
+    the normaliser at most what a report keeps, and the citizen still gets an answer."""
+    seen: list[int] = []
+
+    def measured(text: str) -> str:
+        seen.append(len(text))
+        return normalize(text)
+
+    monkeypatch.setattr(bots.dialogue, "normalize", measured)
+    replies = await chat.say("ligatures", "\ufdfa" * 50_000)
+    assert replies and all(reply.text for reply in replies)
+    assert seen and max(seen) <= bots.dialogue.MAX_DESCRIPTION, seen
