@@ -314,7 +314,10 @@ class Classifier:
         # pack does not pay for scoring its long tail.
         nonzero = np.flatnonzero(evidence)
         if len(nonzero) > RESCORE:
-            nonzero = nonzero[np.argpartition(evidence[nonzero], -RESCORE)[-RESCORE:]]
+            # Everything level with the RESCORE-th entry stays in: which of a tie argpartition
+            # keeps is an accident of its algorithm, and would decide what reaches the top.
+            floor = np.partition(evidence[nonzero], -RESCORE)[-RESCORE]
+            nonzero = nonzero[evidence[nonzero] >= floor]
         scored = []
         for index in nonzero.tolist():
             entry = self._entries[index]
@@ -325,7 +328,9 @@ class Classifier:
             score = self._confidence(value) * coverage**0.5
             if score > 0:
                 scored.append((score, index))
-        scored.sort(reverse=True)
+        # Best first; of equal scores the entry listed first in the pack, so the order never
+        # depends on anything but the pack and the message.
+        scored.sort(key=lambda item: (-item[0], item[1]))
         return [
             Candidate(self._entries[i].kind, self._entries[i].key, score)
             for score, i in scored[:limit]

@@ -145,4 +145,6 @@ class FuzzyVocab:
                     # A near miss is weaker evidence than the word itself.
                     similarity = 0.4 + 0.5 * (score - self.cutoff) / (100.0 - self.cutoff)
                     found[term] = max(found.get(term, 0.0), similarity)
-        return tuple(sorted(found.items(), key=lambda item: -item[1])[:4])
+        # Ties broken by the term itself: `found` was filled from a set, whose order changes
+        # with each process's string-hash seed, and the cut to four keeps only some of a tie.
+        return tuple(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:4])
