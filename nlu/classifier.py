@@ -328,9 +328,9 @@ class Classifier:
             score = self._confidence(value) * coverage**0.5
             if score > 0:
                 scored.append((score, index))
-        # Best first; of equal scores the entry listed first in the pack, so the order never
-        # depends on anything but the pack and the message.
-        scored.sort(key=lambda item: (-item[0], item[1]))
+        # Best first; of equal scores (FAQs sharing words tie often) the entry listed later in
+        # the pack, as always: an order that depends on the pack alone, never on the process.
+        scored.sort(reverse=True)
         return [
             Candidate(self._entries[i].kind, self._entries[i].key, score)
             for score, i in scored[:limit]

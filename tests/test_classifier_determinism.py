@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from config.pack import DEFAULT_PACK_DIR, Pack, load_pack
+from nlu.fuzzy_index import FuzzyVocab
 from tests.conftest import DEV_SET, EVAL_PACK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +51,8 @@ def _messages() -> list[str]:
     phrases = _pack_phrases(load_pack())
     if EVAL_PACK.is_dir():
         phrases += _pack_phrases(load_pack(EVAL_PACK))
-    # A few dozen words cut short, each with its first and last letters swapped out, so the
-    # fuzzy index (where ties between equally near pack words live) is asked to choose.
+    # The pack's longer words with their last letter cut off: misspellings the fuzzy index
+    # must resolve, where ties between equally near pack words live.
     typos = [word[:-1] for phrase in phrases for word in phrase.split() if len(word) >= 6]
     messages = [_one_line(text) for text in [*dev, *phrases, *typos]]
     return [m for m in dict.fromkeys(messages) if m]
@@ -92,3 +93,12 @@ def test_classify_is_identical_under_every_hash_seed(pack: str, tmp_path: Path) 
         assert not differ, f"{len(differ)} answers change with the hash seed:\n" + "\n".join(
             differ[:10])
         assert output == outputs[HASH_SEEDS[0]]
+
+
+def test_fuzzy_ties_are_broken_by_the_term() -> None:
+    """Eight pack words one letter from the message word, equally near: the four kept are the
+    first four in string order, not whichever four this process's set order visits first."""
+    terms = [f"سنگفر{letter}" for letter in "یکهگفدبا"]
+    found = FuzzyVocab(terms).lookup("سنگفرش")
+    assert len({similarity for _, similarity in found}) == 1
+    assert [term for term, _ in found] == sorted(terms)[:4]

@@ -12,7 +12,9 @@ on SQLite and PostgreSQL through the real app.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -20,10 +22,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
+import asyncpg
 import httpx
 import pytest
 
@@ -34,7 +39,14 @@ from channels.eitaa import sign
 from config.settings import Settings
 from tests.hostile.polyglots import jpeg_html, jpeg_javascript, plain_jpeg
 from tests.panel_support import PASSWORD, file, signed_in
-from tests.support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, serve_env, serving
+from tests.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    reset_postgres,
+    serve_env,
+    serving,
+)
 from ticket_store.models import Attachment
 from web.app import create_app
 
@@ -72,7 +84,7 @@ def assert_inert(headers: httpx.Headers | dict[str, str], shown_as: str = "image
 @dataclass
 class Server:
     base: str
-    db: Path
+    db: str  # the database URL the server runs on
     log: Path
 
 
@@ -89,22 +101,46 @@ def _say(base: str, body: dict) -> str:
     return " ".join(r["text"] for r in answer["replies"])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("xss")
-    env = serve_env(PEYGIR_DATABASE_URL=f"sqlite://{tmp}/t.db",
+    if request.param == "sqlite":
+        database_url = f"sqlite://{tmp}/t.db"
+    else:
+        database_url = request.getfixturevalue("postgres_database")
+        reset_postgres(database_url)
+    env = serve_env(PEYGIR_DATABASE_URL=database_url,
                     PEYGIR_MEDIA_DIR=str(tmp / "media"), PEYGIR_EITAA_TOKEN=TOKEN)
     subprocess.run([sys.executable, "-m", "bots.cli", "users", "add", "operator1", "--role",
                     "operator", "--password-stdin"], cwd=REPO_ROOT, env=env,
                    input=PASSWORD + "\n", text=True, check=True, capture_output=True)
     with serving(env, tmp / "server.log") as base:
-        yield Server(base, tmp / "t.db", tmp / "server.log")
+        yield Server(base, database_url, tmp / "server.log")
 
 
-def _attachment_id(db: Path, client_id: str) -> int:
-    with sqlite3.connect(db) as conn:
-        row = conn.execute("SELECT id FROM attachment WHERE file_ref = ?",
-                           (f"eitaa-upload:{client_id}",)).fetchone()
+def _one_row(database_url: str, sql: str, *args: object) -> tuple[Any, ...] | None:
+    """One row from the server's database, SQLite or PostgreSQL (``$1`` placeholders)."""
+    if database_url.startswith("sqlite://"):
+        with sqlite3.connect(database_url.removeprefix("sqlite://")) as conn:
+            found = conn.execute(re.sub(r"\$\d", "?", sql), args).fetchone()
+        return tuple(found) if found else None
+
+    async def fetch() -> tuple[Any, ...] | None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            found = await conn.fetchrow(sql, *args)
+        finally:
+            await conn.close()
+        return tuple(found) if found else None
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fetch()).result()
+
+
+def _attachment_id(db: str, client_id: str) -> int:
+    row = _one_row(db, "SELECT id FROM attachment WHERE file_ref = $1",
+                   f"eitaa-upload:{client_id}")
     assert row is not None, f"the upload {client_id} was not kept"
     return int(row[0])
 
@@ -121,10 +157,11 @@ def _file_hostile_report(server: Server) -> tuple[str, int, int]:
     _say(server.base, {"client_id": "t1", "text": REPORT})
     _say(server.base, {"client_id": "t2", "location": {"lat": 36.297, "lon": 59.606}})
     assert "کد پیگیری" in _say(server.base, {"client_id": "t3", "callback": "confirm"})
-    with sqlite3.connect(server.db) as conn:
-        code, attached = conn.execute(
-            "SELECT t.tracking_code, count(a.id) FROM ticket t JOIN attachment a"
-            " ON a.ticket_id = t.id WHERE t.channel = 'eitaa' GROUP BY t.id").fetchone()
+    found = _one_row(server.db, "SELECT t.tracking_code, count(a.id) FROM ticket t"
+                     " JOIN attachment a ON a.ticket_id = t.id WHERE t.channel = 'eitaa'"
+                     " GROUP BY t.id")
+    assert found is not None
+    code, attached = found
     assert attached == 2
     return code, js_id, page_id
 
