@@ -314,10 +314,14 @@ class Classifier:
         # pack does not pay for scoring its long tail.
         nonzero = np.flatnonzero(evidence)
         if len(nonzero) > RESCORE:
-            # Everything level with the RESCORE-th entry stays in: which of a tie argpartition
-            # keeps is an accident of its algorithm, and would decide what reaches the top.
-            floor = np.partition(evidence[nonzero], -RESCORE)[-RESCORE]
-            nonzero = nonzero[evidence[nonzero] >= floor]
+            # Of the entries level with the RESCORE-th, the last in the pack (as the final sort
+            # prefers): which of a tie argpartition keeps is an accident of its algorithm. Still
+            # RESCORE in all, however many tie (one common word can tie a whole grown pack).
+            values = evidence[nonzero]
+            floor = np.partition(values, -RESCORE)[-RESCORE]
+            above = nonzero[values > floor]
+            level = nonzero[values == floor]
+            nonzero = np.concatenate((above, level[len(level) - (RESCORE - len(above)):]))
         scored = []
         for index in nonzero.tolist():
             entry = self._entries[index]
