@@ -49,7 +49,7 @@ def test_every_response_carries_the_headers(server: str) -> None:
             "poll": c.get(server + "/api/chat/poll"), "script": c.get(server + "/static/chat.js"),
             "missing": c.get(server + "/no/such/page"), "login": c.get(server + "/panel/login"),
             "refused": c.post(server + "/api/chat/send", json={"client_id": "x"}),
-            "too_large": c.post(server + "/api/chat/send", content=b"x" * (300 * 1024),
+            "too_large": c.post(server + "/api/chat/send", content=b"x" * (700 * 1024),
                                 headers={"Content-Type": "application/json"}),
         }
     for name, response in responses.items():
