@@ -1,4 +1,4 @@
-"""The ``peygir`` command: serve, classify, transcribe, pack check, users, privacy."""
+"""The ``peygir`` command: serve, classify, learn, transcribe, pack check, users, privacy."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.pack import DEFAULT_PACK_DIR, PackError, check_pack, load_pack
+
+if TYPE_CHECKING:
+    from ticket_store.examples import Example
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,6 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    import inspect
+
     from nlu.classifier import Classifier
 
     try:
@@ -46,12 +52,97 @@ def _classify(args: argparse.Namespace) -> int:
     except PackError as exc:
         print(f"peygir: {exc}", file=sys.stderr)
         return 2
-    classifier = Classifier(pack)
+    # The learned model (nlu/learned.py) takes the city's labelled history; a Classifier
+    # without the keyword is the matcher alone, and needs no database.
+    if "examples" in inspect.signature(Classifier.__init__).parameters:
+        try:
+            examples = _stored_examples()
+        except Exception as exc:  # a database that cannot be reached: say so, in one line
+            print(f"peygir: cannot read the labelled examples: {exc}", file=sys.stderr)
+            return 2
+        classifier = Classifier(pack, examples=examples)
+    else:
+        classifier = Classifier(pack)
     out = sys.stdout
     for line in sys.stdin:
         text = line.rstrip("\n")
         out.write(json.dumps(classifier.classify(text).to_json(), ensure_ascii=False) + "\n")
         out.flush()
+    return 0
+
+
+def _stored_examples() -> list[Example]:
+    """The labelled examples in PEYGIR_DATABASE_URL's database (none if it does not exist)."""
+    import asyncio
+
+    from config.settings import Settings
+    from ticket_store.db import close_db, holds_data, open_db
+    from ticket_store.examples import load_examples
+
+    url = Settings().database_url
+    if not holds_data(url):  # classifying creates no database file
+        return []
+    _quiet_tortoise()
+
+    async def load() -> list[Example]:
+        await open_db(url)
+        try:
+            return await load_examples()
+        finally:
+            await close_db()
+
+    return asyncio.run(load())
+
+
+def _quiet_tortoise() -> None:
+    # Its INFO lines ("Tortoise-ORM shutdown") would mix with a command's own report.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+
+
+def _learn(args: argparse.Namespace) -> int:
+    """Import labelled messages (JSONL or CSV) as examples the classifier learns from."""
+    import asyncio
+
+    from bots.learn import Unreadable, read_labels
+    from config.settings import Settings
+    from nlu.normalize import normalize
+    from ticket_store.db import close_db, open_db
+    from ticket_store.examples import BATCH, add_examples
+
+    settings = Settings()
+    try:
+        pack = load_pack(args.pack or settings.pack)
+        read = [read_labels(name, pack) for name in args.files]
+    except (PackError, Unreadable) as exc:  # before anything is written
+        print(f"peygir: {exc}", file=sys.stderr)
+        return 2
+    for labels in read:
+        for problem in labels.problems:
+            print(problem, file=sys.stderr)
+    rows = [row for labels in read for row in labels.rows]
+    _quiet_tortoise()
+
+    async def store() -> tuple[int, int]:
+        from tqdm import tqdm
+
+        added = known = 0
+        await open_db(settings.database_url)
+        try:
+            with tqdm(total=len(rows), unit="line", file=sys.stderr, leave=False,
+                      disable=len(rows) < 2 * BATCH or not sys.stderr.isatty()) as bar:
+                for start in range(0, len(rows), BATCH):
+                    result = await add_examples(rows[start:start + BATCH], normalise=normalize)
+                    added, known = added + result.added, known + result.duplicates
+                    bar.update(result.added + result.duplicates)
+        finally:
+            await close_db()
+        return added, known
+
+    added, known = asyncio.run(store())
+    bad = sum(len(labels.problems) for labels in read)
+    not_labels = sum(labels.not_labels for labels in read)
+    print(f"learned: {added} added, {known} already known, {bad} skipped (bad), "
+          f"{not_labels} not labels", file=sys.stderr)
     return 0
 
 
@@ -269,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--pack", help=f"pack folder (default: {DEFAULT_PACK_DIR})")
     classify.set_defaults(func=_classify)
+
+    learn = commands.add_parser(
+        "learn", help="import labelled messages (JSONL or CSV) for the classifier to learn from"
+    )
+    learn.add_argument("files", nargs="+", metavar="FILE",
+                       help="JSONL as the evaluation set, or CSV: text, service_code or faq_id")
+    learn.add_argument("--pack", help="pack the codes are checked against "
+                       "(default: PEYGIR_PACK, else the built-in pack)")
+    learn.set_defaults(func=_learn)
 
     transcribe = commands.add_parser(
         "transcribe", help="voice or video files to Persian text, one JSON object a line"

@@ -13,6 +13,7 @@ from config.settings import Settings
 from nlu.classifier import Classifier
 from ticket_store import retention
 from ticket_store.db import close_db, open_db
+from ticket_store.examples import load_examples
 from ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -43,6 +44,16 @@ class Core:
         dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
         return cls(settings, pack, classifier, dialogue, workflow)
 
+    async def _learn_history(self) -> None:
+        """The city's labelled history (``peygir learn``) joins the pack's phrases: trained
+        once at start, off the event loop, before any message is read."""
+        examples = await load_examples()
+        if not examples:
+            return
+        self.classifier = await asyncio.to_thread(Classifier, self.pack, examples=examples)
+        self.dialogue.classifier = self.classifier
+        log.info("classifier: the pack and %d labelled examples", len(examples))
+
     messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
     transcription: TranscriptionWorker | None = field(default=None)
     instagram: InstagramBot | None = field(default=None)  # when PEYGIR_INSTAGRAM_USERNAME is set
@@ -53,6 +64,7 @@ class Core:
 
     async def start(self) -> None:
         await open_db(self.settings.database_url)
+        await self._learn_history()
         self.started = True
         self._stopping = asyncio.Event()  # a fresh one: a Core may be started again after stop
         self.messengers = self._messengers()

@@ -6,7 +6,8 @@ A message's words are looked up in a :class:`FuzzyVocab` (typos, spoken suffixes
 letters), only entries that share a term are scored, and the summed evidence is squashed into
 a confidence in [0, 1). ``threshold`` decides between acting and asking; ``margin`` says how
 far ahead (as a fraction of its own score) the best entry must be before we act on it
-without offering alternatives.
+without offering alternatives. With labelled history, a learned model (``nlu.learned``) is
+fused into those scores (:meth:`Classifier._fuse`) without changing what they mean.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -26,6 +27,7 @@ import numpy as np
 from config.pack import Pack
 from nlu.concepts import concept
 from nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
+from nlu.learned import LabelledExample, LearnedModel, label_of
 from nlu.lexicon import (
     GREETING_WORDS,
     HOW_WHERE_WORDS,
@@ -62,6 +64,14 @@ MAX_TOKENS = 60  # a 20,000-character message is classified on its first words
 # comes before the token cap (normalising, the tracking-code search) costs no more either.
 MAX_CHARS = MAX_TOKENS * (MAX_FUZZY_LEN + 1)
 REMEMBER_CHARS = 500  # longer messages are not remembered: the memory holds 4096 of them
+
+# Fusion with the learned model (nlu/learned.py), chosen by 5-fold cross-validation on the dev
+# set (python -m bench.learning --tune): the learned probability's share of an entry's score,
+# with the pack alone and with labelled history.
+COLD_WEIGHT = 0.0
+LEARNED_WEIGHT = 0.3
+LEARNED_ENTER = 0.3  # learned probability from which an entry the matcher missed joins
+FUSE_RANK = 10  # matcher candidates fused with the learned probabilities
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,8 @@ class Classifier:
         softness: float = 1.5,
         lean: float = 1.2,
         report_lean: float = 1.5,
+        examples: Sequence[LabelledExample] = (),
+        learned_weight: float | None = None,
     ) -> None:
         self.pack = pack
         self._remembered = functools.lru_cache(maxsize=4096)(self.analyse)
@@ -223,6 +235,22 @@ class Classifier:
         self.vocab = FuzzyVocab(self._postings)
         self.shapes = TrigramIndex(documents)
         self._strong = frozenset(strong)
+
+        weight = learned_weight
+        if weight is None:
+            weight = LEARNED_WEIGHT if examples else COLD_WEIGHT
+        # Trained only when it has a say: with the pack alone its weight is 0, and a
+        # 2,000-entry pack takes about a minute to fit.
+        self.learned = LearnedModel.train(pack, examples) if weight > 0 else None
+        if self.learned is None or (learned_weight is None and not self.learned.trained_on):
+            weight = 0.0  # no model, or history with nothing usable in it: the matcher alone
+        self.learned_weight = weight
+        self.learned_enter = LEARNED_ENTER
+        # The learned model's column for each entry, in pack order.
+        column = {label: i for i, label in enumerate(self.learned.labels if self.learned else ())}
+        self._learned_column = np.array(
+            [column.get(label_of(e.kind, e.key), -1) for e in self._entries], dtype=np.intp)
+        self._index = {(e.kind, e.key): i for i, e in enumerate(self._entries)}
 
     # -- scoring ---------------------------------------------------------------------------
     def _match(self, tokens: list[str]) -> list[tuple[tuple[str, float], ...]]:
@@ -340,6 +368,48 @@ class Classifier:
             for score, i in scored[:limit]
         ]
 
+    def _fuse(self, clean: str, ranked: list[Candidate], limit: int) -> list[Candidate]:
+        """The matcher's candidates rescored as (1 - w) * matcher + w * learned probability.
+
+        An entry the matcher scored keeps a score on the same scale, so ``threshold``,
+        ``margin`` and ``unknown_below`` still mean act / offer buttons / ask again. An entry
+        the matcher did not score joins only when the learned model is sure of it (its
+        probability at least ``learned_enter`` and its one-vs-rest SVM claiming the message),
+        and then below ``threshold``: the learned model alone can offer an entry as a button,
+        never act on it. Status and greeting are decided before, on the matcher's scores.
+        """
+        assert self.learned is not None
+        weight = self.learned_weight
+        # The words the matcher reads (MAX_TOKENS), so its cost is bounded the same way.
+        decision = self.learned.decision(" ".join(clean.split()[:MAX_TOKENS]))
+        probability = self.learned.probabilities(decision)
+        columns = self._learned_column
+
+        def learned(index: int) -> float:
+            return float(probability[columns[index]]) if columns[index] >= 0 else 0.0
+
+        below = self.threshold - 0.01
+        fused: dict[int, float] = {}
+        for candidate in ranked:
+            index = self._index[(candidate.kind, candidate.key)]
+            score = (1 - weight) * candidate.score + weight * learned(index)
+            # Acting needs the matcher's own word for it: from a matcher score the dialogue
+            # would not even offer, the learned model lifts an entry to a button at most.
+            fused[index] = score if candidate.score >= self.unknown_below else min(score, below)
+        if float(decision.max()) >= 0:
+            # Its probability scaled to just under ``threshold``: a sure one (about 0.8 and
+            # up) is offered as a button, a weaker one only rides along as an alternative.
+            for index in range(len(self._entries)):
+                if index not in fused and learned(index) >= self.learned_enter:
+                    fused[index] = below * learned(index)
+        # Best first; equal scores as in _rank, the entry listed later in the pack first.
+        order = sorted(((score, index) for index, score in fused.items() if score > 0),
+                       reverse=True)
+        return [
+            Candidate(self._entries[i].kind, self._entries[i].key, score)
+            for score, i in order[:limit]
+        ]
+
     # -- the decision ----------------------------------------------------------------------
     def classify(self, text: str) -> Intent:
         """The intent of one message. The last few thousand answers are remembered, so the
@@ -366,14 +436,17 @@ class Classifier:
 
         # A statement that says something is broken or in the way is a report.
         is_report = not is_question and any(t in PROBLEM_WORDS for t in tokens)
-        ranked = self._rank(informative, 5, is_question, is_report) if informative else []
-        top = ranked[0] if ranked else None
-        top_score = top.score if top else 0.0
-        alternatives = tuple(ranked[1:4])
+        fuse = self.learned is not None and self.learned_weight > 0 and bool(informative)
+        limit = FUSE_RANK if fuse else 5
+        ranked = self._rank(informative, limit, is_question, is_report) if informative else []
+        top_score = ranked[0].score if ranked else 0.0
 
+        # Status and greeting are the matcher's call alone, on its own scores.
         asks_status = any(t in STATUS_WORDS for t in tokens) and (
             any(t in STATUS_ASK_WORDS for t in tokens) or bool(WHAT_BECAME_OF.search(clean))
         )
+        if fuse:
+            ranked = self._fuse(clean, ranked, 5)
         if asks_status and top_score < 0.75:
             return Intent("status", 0.8, alternatives=tuple(ranked[:3]), confident=True)
         barely_informative = len(informative) <= 2 and top_score < self.threshold
@@ -382,6 +455,9 @@ class Classifier:
             # and a garbled rest still offers the citizen its three best guesses.
             return Intent("greeting", 1.0 if not informative else 1 - top_score,
                           alternatives=tuple(ranked[:3]), confident=True)
+        top = ranked[0] if ranked else None
+        top_score = top.score if top else 0.0
+        alternatives = tuple(ranked[1:4])
         if top is None or top_score < self.unknown_below:
             return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
 

@@ -122,6 +122,14 @@ async def close_db() -> None:
 _checkpointer: asyncio.Task[None] | None = None
 
 
+def holds_data(database_url: str) -> bool:
+    """False for a SQLite file that does not exist yet: a reader need not create it."""
+    if not database_url.startswith("sqlite:"):
+        return True
+    path = expand_db_url(database_url)["credentials"]["file_path"]
+    return path != ":memory:" and os.path.exists(path)
+
+
 def _sqlite_file(url: str) -> str | None:
     """The file of a SQLite URL whose automatic checkpoints are off; None otherwise."""
     if not url.startswith("sqlite:"):

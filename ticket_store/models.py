@@ -407,3 +407,31 @@ class PanelRollupChange(Model):
 
     class Meta:
         table = "panel_rollup_change"
+
+
+# -- labelled examples the classifier learns from (ticket_store/examples.py) ----------------
+class ExampleKind(StrEnum):
+    SERVICE = "service"  # key is a service code
+    FAQ = "faq"  # key is an FAQ id
+
+
+class ExampleSource(StrEnum):
+    IMPORT = "import"  # `peygir learn`: a city's history, labelled by its operators
+    OPERATOR = "operator"  # an operator corrected the bot's guess in the panel
+    CITIZEN = "citizen"  # a citizen picked a choice the bot offered
+
+
+class LabelledExample(Model):
+    # One message with the service or FAQ entry it meant. The digest (normalised text, kind,
+    # key) is unique, so importing the same history twice adds nothing.
+    id = fields.IntField(primary_key=True)
+    text = fields.TextField()  # as given; at most examples.MAX_TEXT characters
+    kind = fields.CharEnumField(ExampleKind, max_length=16)
+    key = fields.CharField(max_length=64)
+    source = fields.CharEnumField(ExampleSource, max_length=16)
+    weight = fields.FloatField()
+    digest = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "labelled_example"
