@@ -43,7 +43,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import inspect
 
     from nlu.classifier import Classifier
 
@@ -52,17 +51,13 @@ def _classify(args: argparse.Namespace) -> int:
     except PackError as exc:
         print(f"peygir: {exc}", file=sys.stderr)
         return 2
-    # The learned model (nlu/learned.py) takes the city's labelled history; a Classifier
-    # without the keyword is the matcher alone, and needs no database.
-    if "examples" in inspect.signature(Classifier.__init__).parameters:
-        try:
-            examples = _stored_examples()
-        except Exception as exc:  # a database that cannot be reached: say so, in one line
-            print(f"peygir: cannot read the labelled examples: {exc}", file=sys.stderr)
-            return 2
-        classifier = Classifier(pack, examples=examples)
-    else:
-        classifier = Classifier(pack)
+    # The pack and the city's labelled history (`peygir learn`) in the configured database.
+    try:
+        examples = _stored_examples()
+    except Exception as exc:  # a database that cannot be reached: say so, in one line
+        print(f"peygir: cannot read the labelled examples: {exc}", file=sys.stderr)
+        return 2
+    classifier = Classifier(pack, examples=examples)
     out = sys.stdout
     for line in sys.stdin:
         text = line.rstrip("\n")

@@ -21,6 +21,7 @@ from bots.messages import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location
 from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from nlu.classifier import Classifier, Intent
+from nlu.erasure import asks_erasure
 from nlu.normalize import ascii_digits, normalize
 from ticket_store import retention, store
 from ticket_store.workflow import Workflow
@@ -90,7 +91,7 @@ class Dialogue:
 
     # -- routing of one update ---------------------------------------------------------------
     async def _respond(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
-        if not (msg.callback_data or msg.from_voice) and retention.asks_erasure(msg.text):
+        if not (msg.callback_data or msg.from_voice) and asks_erasure(msg.text):
             return await _erase_mine(msg, state, self.clock())  # before the NLU sees it
         if msg.unsupported:
             return [Reply(texts.UNSUPPORTED.get(msg.unsupported, texts.UNSUPPORTED["other"]))]

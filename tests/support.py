@@ -99,3 +99,13 @@ def openapi_document(**settings: object) -> dict[str, object]:
     from web.app import create_app
 
     return create_app(Core.build(Settings(**settings))).openapi()  # type: ignore[arg-type]
+
+
+def database_for(request: pytest.FixtureRequest, folder: Path) -> str:
+    """The database a module's `peygir serve` runs on, by the fixture's param: a SQLite file
+    in ``folder``, or the session's PostgreSQL database, emptied."""
+    if request.param == "sqlite":
+        return f"sqlite://{folder}/peygir.db"
+    url: str = request.getfixturevalue("postgres_database")
+    reset_postgres(url)
+    return url

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.open311_support import KEYS, PREFIX, SCHEMAS, validate
-from tests.support import openapi_document, reset_postgres, serve_env, serving
+from tests.support import database_for, openapi_document, serve_env, serving
 
 EXAMPLES = int(os.environ.get("PEYGIR_FUZZ_EXAMPLES", "40"))  # per operation and mode
 SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200 must fit
@@ -39,11 +39,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
            ) -> Iterator[str]:
     """`python -m bots.cli serve` with two Open311 keys; its base URL."""
     tmp = tmp_path_factory.mktemp("open311fuzz")
-    if request.param == "sqlite":
-        database_url = f"sqlite://{tmp}/fuzz.db"
-    else:
-        database_url = request.getfixturevalue("postgres_database")
-        reset_postgres(database_url)
+    database_url = database_for(request, tmp)
     env = serve_env(PEYGIR_DATABASE_URL=database_url, PEYGIR_MEDIA_DIR=str(tmp / "media"),
                     PEYGIR_OPEN311_KEYS=",".join(KEYS))
     log_path = tmp / "server.log"

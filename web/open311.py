@@ -372,11 +372,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Open311Error, on_open311_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    _finish_document(app, [s.service_code for s in get_core_of(app).pack.services])
-
-
-def get_core_of(app: FastAPI) -> Core:
-    return app.state.core  # type: ignore[no-any-return]
+    core: Core = app.state.core
+    _finish_document(app, [s.service_code for s in core.pack.services])
 
 
 def _finish_document(app: FastAPI, codes: Sequence[str]) -> None:

@@ -43,8 +43,8 @@ from tests.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     REPO_ROOT,
-    reset_postgres,
-    serve_env,
+    database_for,
+        serve_env,
     serving,
 )
 from ticket_store.models import Attachment
@@ -105,11 +105,7 @@ def _say(base: str, body: dict) -> str:
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("xss")
-    if request.param == "sqlite":
-        database_url = f"sqlite://{tmp}/t.db"
-    else:
-        database_url = request.getfixturevalue("postgres_database")
-        reset_postgres(database_url)
+    database_url = database_for(request, tmp)
     env = serve_env(PEYGIR_DATABASE_URL=database_url,
                     PEYGIR_MEDIA_DIR=str(tmp / "media"), PEYGIR_EITAA_TOKEN=TOKEN)
     subprocess.run([sys.executable, "-m", "bots.cli", "users", "add", "operator1", "--role",

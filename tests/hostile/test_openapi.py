@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import openapi_document, reset_postgres, serve_env, serving
+from tests.support import database_for, openapi_document, serve_env, serving
 
 EXAMPLES = os.environ.get("PEYGIR_SCHEMATHESIS_EXAMPLES", "25")
 SEED = "20261205"
@@ -30,11 +30,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("openapi")
-    if request.param == "sqlite":
-        database_url = f"sqlite://{tmp}/openapi.db"
-    else:
-        database_url = request.getfixturevalue("postgres_database")
-        reset_postgres(database_url)
+    database_url = database_for(request, tmp)
     env = serve_env(PEYGIR_DATABASE_URL=database_url, PEYGIR_MEDIA_DIR=str(tmp / "media"),
                     PEYGIR_OPEN311_KEYS="key-one-0123456789",
                     PEYGIR_EITAA_TOKEN="123456:eitaa-test-token", PEYGIR_API_DOCS="true")

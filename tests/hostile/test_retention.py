@@ -22,6 +22,7 @@ from bots.scheduler import Scheduler
 from channels.memory import MemoryChannel
 from config.pack import Pack
 from nlu.classifier import Classifier
+from nlu.erasure import asks_erasure
 from nlu.normalize import ascii_digits
 from tests.panel_support import build_app, signed_in
 from ticket_store import retention
@@ -313,12 +314,12 @@ NOT_ASKING = ["اطلاعات من را پاک نکنید", "نمی‌خوام �
 
 @pytest.mark.parametrize("text", ASKING)
 def test_asking_to_be_erased_is_recognised(text: str) -> None:
-    assert retention.asks_erasure(text)
+    assert asks_erasure(text)
 
 
 @pytest.mark.parametrize("text", NOT_ASKING)
 def test_other_messages_are_not_taken_for_it(text: str) -> None:
-    assert not retention.asks_erasure(text)
+    assert not asks_erasure(text)
 
 
 async def test_a_citizen_erases_their_closed_tickets(citizens: MemoryChannel,
