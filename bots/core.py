@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bots.dialogue import Dialogue
+from bots.relearn import Relearner
 from config.pack import Pack, load_pack
 from config.settings import Settings
 from nlu.classifier import Classifier
 from ticket_store import retention
 from ticket_store.db import close_db, open_db
-from ticket_store.examples import load_examples
 from ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -44,27 +44,41 @@ class Core:
         dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
         return cls(settings, pack, classifier, dialogue, workflow)
 
-    async def _learn_history(self) -> None:
-        """The city's labelled history (``peygir learn``) joins the pack's phrases: trained
-        once at start, off the event loop, before any message is read."""
-        examples = await load_examples()
-        if not examples:
-            return
-        self.classifier = await asyncio.to_thread(Classifier, self.pack, examples=examples)
-        self.dialogue.classifier = self.classifier
-        log.info("classifier: the pack and %d labelled examples", len(examples))
+    def install_classifier(self, classifier: Classifier) -> None:
+        """Put a (re)trained classifier in service: the dialogue reads it for every message,
+        so this one assignment swaps it for all of them."""
+        self.classifier = classifier
+        self.dialogue.classifier = classifier
+
+    def labels_added(self) -> None:
+        """New labelled examples were stored here (a subject corrected in the panel)."""
+        if self.relearner is not None:
+            self.relearner.labels_added()
+
+    async def learn(self) -> None:
+        """The city's labelled history (``peygir learn``) and what was learned while running
+        join the pack's phrases: trained at start, off the event loop, before any message is
+        read; later labels retrain it in the background (bots.relearn)."""
+        settings = self.settings
+        self.relearner = Relearner(
+            self.pack, self.install_classifier, after_labels=settings.retrain_after_labels,
+            every=settings.retrain_every, check_interval=settings.retrain_check)
+        self.dialogue.on_label = self.relearner.labels_added
+        await self.relearner.retrain()
 
     messengers: Messengers | None = field(default=None)  # Telegram and Bale, when configured
     transcription: TranscriptionWorker | None = field(default=None)
     instagram: InstagramBot | None = field(default=None)  # when PEYGIR_INSTAGRAM_USERNAME is set
     eitaa: EitaaPush | None = field(default=None)  # when PEYGIR_EITAA_TOKEN is set
     _transcription_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    relearner: Relearner | None = field(default=None)  # from start on
     _scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _relearn_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def start(self) -> None:
         await open_db(self.settings.database_url)
-        await self._learn_history()
+        await self.learn()
         self.started = True
         self._stopping = asyncio.Event()  # a fresh one: a Core may be started again after stop
         self.messengers = self._messengers()
@@ -78,6 +92,9 @@ class Core:
             await self.eitaa.start()
         self._start_transcription()
         self._start_scheduler()
+        assert self.relearner is not None
+        self._relearn_task = asyncio.create_task(self.relearner.run(self._stopping),
+                                                 name="relearn")
 
     def _start_scheduler(self) -> None:
         from bots.scheduler import Scheduler
@@ -175,6 +192,10 @@ class Core:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._relearn_task is not None:
+            self._relearn_task.cancel()
+            await asyncio.gather(self._relearn_task, return_exceptions=True)
+            self._relearn_task = None
         if self._scheduler_task is not None:
             self._scheduler_task.cancel()
             await asyncio.gather(self._scheduler_task, return_exceptions=True)

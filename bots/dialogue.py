@@ -20,10 +20,12 @@ from bots.limits import CodeGuesses
 from bots.messages import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
 from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
+from faq.answers import answer_text, offer_label
 from nlu.classifier import Classifier, Intent
 from nlu.erasure import asks_erasure
 from nlu.normalize import ascii_digits, normalize
-from ticket_store import retention, store
+from ticket_store import examples, retention, store
+from ticket_store.models import ExampleSource
 from ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Dialogue:
         self.workflow = workflow or Workflow(pack, clock=clock, timezone=timezone)
         self.plain_channels = plain_channels
         self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
+        # Told when a citizen's pick adds a labelled example (the retrainer counts them).
+        self.on_label: Callable[[], None] = lambda: None
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -244,7 +248,9 @@ class Dialogue:
 
     def _choice_button(self, kind: str, key: str) -> Button:
         if kind == "faq":
-            return Button(self.pack.faq_by_id[key].question, f"faq:{key}")
+            # An FAQ the pack dropped since it was offered keeps its button (pressing it
+            # is answered as any stale button) rather than failing the whole update.
+            return Button(offer_label(self.pack, key) or key, f"faq:{key}")
         return Button(self.pack.service_by_code[key].service_name, f"svc:{key}")
 
     def _service_chosen(
@@ -369,6 +375,9 @@ class Dialogue:
                         ) -> list[Reply]:
         action, _, arg = data.partition(":")
         draft = state.get("draft") or {}
+        if action in ("svc", "faq") and data in draft.get("candidates", ()) and draft.get("text"):
+            await self._learn_pick(msg, "service" if action == "svc" else "faq", arg,
+                                   draft["text"])
         if action == "svc" and arg == "none":
             state.pop("draft", None)
             state["stage"] = "idle"
@@ -394,6 +403,15 @@ class Dialogue:
         # An old button from an earlier conversation: say what we can do instead of failing.
         return [Reply(texts.NOTHING_TO_CONFIRM)]
 
+    async def _learn_pick(self, msg: IncomingMessage, kind: str, key: str, clean: str) -> None:
+        """A citizen's pick among the subjects the bot offered is a label (weighted below an
+        operator's). Only what the classifier itself offered can be picked, so a citizen can
+        at most confirm one of its own guesses for their own words."""
+        citizen = await store.citizen_for(msg.channel, msg.user_id)
+        if await examples.record_label(clean, kind, key, ExampleSource.CITIZEN,
+                                       normalised=clean, citizen_id=citizen.id):
+            self.on_label()
+
     async def _ticket_button(self, msg: IncomingMessage, action: str, arg: str,
                              state: dict[str, Any]) -> list[Reply]:
         """A button on a ticket's notification; only the chat that filed it may press it."""
@@ -409,7 +427,7 @@ class Dialogue:
 
     # -- answers -----------------------------------------------------------------------------
     def _faq_answer(self, faq_id: str) -> Reply:
-        return Reply(self.pack.faq_by_id[faq_id].answer)
+        return Reply(answer_text(self.pack, faq_id) or texts.NOT_UNDERSTOOD)
 
     async def _status(self, msg: IncomingMessage, code: str | None) -> list[Reply]:
         if not code:

@@ -2,7 +2,8 @@
 
 A pack is a folder with ``services.yaml`` (Open311 GeoReport v2 field names plus ``urgent``,
 ``jurisdiction`` and ``examples``) and ``faq.yaml``. Loading collects every problem it finds
-instead of stopping at the first, so ``peygir pack check`` can name them all at once.
+instead of stopping at the first, so ``peygir pack check`` can name them all at once. The FAQ
+entry's model lives with the rest of the FAQ, in ``faq/``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from config.city import City, load_city
+from config.strict import Strict, phrase_list
+from faq.entries import FaqEntry  # and still importable from here
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "pack"
 MUNICIPAL = "municipal"
@@ -24,20 +27,7 @@ MUNICIPAL = "municipal"
 _PHONE_IN_PARENS = re.compile(r"[(（]\s*([0-9۰-۹٠-٩][0-9۰-۹٠-٩\s\-]*)\s*[)）]")
 
 
-def _phrase_list(cls: type, value: Any) -> Any:
-    """Lists of phrases may be left empty; one bare string is a mistake worth naming."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        raise ValueError("must be a list of phrases, not one string")
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class Service(_Strict):
+class Service(Strict):
     """One entry of the service catalogue (Open311 ``service`` plus peygir's extensions)."""
 
     service_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -52,7 +42,7 @@ class Service(_Strict):
     type: str = "realtime"
     metadata: bool = False
 
-    _phrases = field_validator("keywords", "examples", mode="before")(_phrase_list)
+    _phrases = field_validator("keywords", "examples", mode="before")(phrase_list)
 
     @property
     def is_referral(self) -> bool:
@@ -71,16 +61,6 @@ class Service(_Strict):
             return None
         found = _PHONE_IN_PARENS.search(self.jurisdiction)
         return found.group(1).strip() if found else None
-
-
-class FaqEntry(_Strict):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    question: str = Field(min_length=1)
-    answer: str = Field(min_length=1)
-    group: str = ""
-    variants: tuple[str, ...] = ()
-
-    _phrases = field_validator("variants", mode="before")(_phrase_list)
 
 
 @dataclass(frozen=True)
@@ -181,7 +161,7 @@ def _entries(
 
 
 def _validate(
-    model: type[_Strict], raw: Any, id_field: str, file: str, line: int | None, index: int,
+    model: type[Strict], raw: Any, id_field: str, file: str, line: int | None, index: int,
     problems: list[PackProblem],
 ) -> Any:
     entry_name = raw.get(id_field) if isinstance(raw, dict) else None

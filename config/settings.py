@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     public_location_decimals: int = Field(3, ge=0, le=6)
     # The API's interactive docs at /api/docs, for signed-in staff only; off: not served.
     api_docs: bool = False
+    # Learning while it runs: the classifier is retrained (in a worker thread) once this many
+    # new labels (operators' subject corrections, citizens' picks) have arrived, or every
+    # retrain_every seconds if any have; the database is checked for them every
+    # retrain_check seconds, so labels added by another process count too.
+    retrain_after_labels: int = Field(25, ge=1)
+    retrain_every: float = Field(3600.0, ge=1.0)
+    retrain_check: float = Field(60.0, ge=0.05)
     # Who may frame the Eitaa mini-app (CSP frame-ancestors); every other page: nobody.
     eitaa_frame_ancestors: str = "https://eitaa.com https://*.eitaa.com"
 

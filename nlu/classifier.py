@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from config.pack import Pack
+from faq.index import indexed_fields
 from nlu.concepts import concept
 from nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
 from nlu.learned import LabelledExample, LearnedModel, label_of
@@ -45,12 +46,10 @@ Kind = Literal["service", "faq", "status", "greeting", "unknown"]
 TRACKING_CODE = re.compile(r"(?<!\d)(\d{8})(?!\d)")
 WHAT_BECAME_OF = re.compile(r"چی\s?شد|چه\s?شد|کجا\s?رسید")
 
-# Field weights: how much a word in this field says about the entry.
+# Field weights: how much a word in this field says about the entry (an FAQ's: faq/index.py).
 W_KEYWORD = 1.0
 W_NAME = 1.0
-W_QUESTION = 0.85
 W_EXAMPLE = 0.5
-W_VARIANT = 0.5
 W_DESCRIPTION = 0.5
 W_PHRASE = 0.6  # bonus for two adjacent words of one keyword or name, in order
 SOUNDS_LIKE = 0.6  # similarity of a word matched by its consonant skeleton alone
@@ -214,8 +213,8 @@ class Classifier:
         for faq in pack.faqs:
             index = len(self._entries)
             self._entries.append(_Entry("faq", faq.id))
-            add(index, [faq.question], W_QUESTION, phrase=True)
-            add(index, faq.variants, W_VARIANT, phrase=False)
+            for part in indexed_fields(faq):  # which texts and weights: faq/index.py
+                add(index, part.texts, part.weight, part.phrase)
 
         n = max(len(self._entries), 1)
         top_idf = math.log(1 + n)

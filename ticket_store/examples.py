@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 from tortoise.transactions import in_transaction
@@ -45,6 +45,11 @@ class Example:
     kind: str
     key: str
     weight: float
+    # Bookkeeping, not part of what the example says (two equal examples teach the same):
+    # the row's id (rows after the newest one a model has seen are new) and its digest
+    # (stable across processes: which examples are held back for checking).
+    id: int = field(default=0, compare=False)
+    digest: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,36 @@ async def add_examples(rows: Iterable[NewExample], *, normalise: Callable[[str],
     return AddResult(added=added, duplicates=duplicates)
 
 
+async def record_label(text: str, kind: str, key: str, source: ExampleSource, *,
+                       normalised: str, ticket_id: int | None = None,
+                       citizen_id: int | None = None) -> bool:
+    """One label from the running service (an operator's correction, a citizen's pick), in
+    the caller's transaction: it is written with the change it comes from, or not at all.
+    ``normalised`` is ``text`` as the NLU normalises it (the digest's input); the ticket or
+    citizen it came from lets retention remove it with their words. True when new."""
+    row = _checked(NewExample(text=text[:MAX_TEXT], kind=kind, key=key, source=source))
+    row.digest = digest(normalised, row.kind, row.key)
+    row.ticket_id, row.citizen_id = ticket_id, citizen_id  # type: ignore[attr-defined]
+    if await LabelledExample.filter(digest=row.digest).exists():
+        return False
+    await LabelledExample.bulk_create([row], ignore_conflicts=True)
+    return True
+
+
 async def load_examples() -> list[Example]:
     """Every stored example, oldest first (by id), so the model trained on them is the same
     in every process."""
-    rows = await LabelledExample.all().order_by("id").values_list("text", "kind", "key",
-                                                                   "weight")
-    return [Example(text=text, kind=str(kind), key=key, weight=float(weight))
-            for text, kind, key, weight in rows]
+    rows = await LabelledExample.all().order_by("id").values_list(
+        "id", "text", "kind", "key", "weight", "digest")
+    return [Example(text=text, kind=str(kind), key=key, weight=float(weight), id=row_id,
+                    digest=row_digest)
+            for row_id, text, kind, key, weight, row_digest in rows]
+
+
+async def count_newer(example_id: int) -> int:
+    """How many examples were stored after the one with this id: a cheap check for new
+    labels, whichever process added them."""
+    return await LabelledExample.filter(id__gt=example_id).count()
 
 
 async def count_examples() -> int:

@@ -432,6 +432,12 @@ class LabelledExample(Model):
     weight = fields.FloatField()
     digest = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Where a label from the running service came from: its words are the citizen's, so it
+    # goes when the ticket is anonymised or the citizen is (ticket_store.retention).
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, null=True, on_delete=fields.SET_NULL)
+    citizen: fields.ForeignKeyNullableRelation[Citizen] = fields.ForeignKeyField(
+        "peygir.Citizen", related_name=False, null=True, on_delete=fields.CASCADE)
 
     class Meta:
         table = "labelled_example"

@@ -42,6 +42,7 @@ from ticket_store.models import (
     ChatState,
     Citizen,
     JobStatus,
+    LabelledExample,
     Open311Request,
     OutboxMessage,
     ProcessedUpdate,
@@ -228,12 +229,17 @@ async def anonymise(ids: list[int], now: datetime, decimals: int = 3) -> Summary
             "id", flat=True)
         await _scrub_files(list(files))
         await TicketEvent.filter(ticket_id__in=part, actor=store.CITIZEN_ACTOR).update(note="")
+        # An operator's correction of these tickets' subjects is labelled with their words.
+        await LabelledExample.filter(ticket_id__in=part).delete()
         await Open311Request.filter(ticket_id__in=part).update(media_url=None)
         await Ticket.filter(id__in=part).update(
             citizen_id=anonymous.id, chat_id=ERASED, description="", transcript=None,
             address=None, contact_consent=False, anonymised_at=now)
         await _round_coordinates(part, decimals)
     owners.discard(anonymous.id)
+    # What these citizens picked among the bot's guesses is their words too.
+    for part in _chunks(list(owners)):
+        await LabelledExample.filter(citizen_id__in=part).delete()
     return await _release(Citizen.filter(id__in=list(owners), tickets__id__isnull=True))
 
 
@@ -355,6 +361,7 @@ async def erase_citizen(channel: str, user_id: str, chat_id: str, now: datetime,
     citizen = await Citizen.get_or_none(channel=channel, user_id=user_id)
     if citizen is None:
         return Erasure(0, 0, False, False)
+    await LabelledExample.filter(citizen_id=citizen.id).delete()  # the subjects they picked
     closed = await Ticket.filter(citizen_id=citizen.id, status__in=TERMINAL,
                                  anonymised_at=None).values_list("id", flat=True)
     await anonymise(list(closed), now, decimals)

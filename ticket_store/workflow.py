@@ -29,13 +29,14 @@ from bots import texts
 from bots.messages import PLAIN_TEXT_CHANNELS, Button, Location, Reply
 from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
-from ticket_store import rollups, store
+from ticket_store import examples, rollups, store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     ESCALATION_DONE,
     OPEN_STATUSES,
     Attachment,
     Citizen,
+    ExampleSource,
     Standing,
     Ticket,
     TicketEvent,
@@ -328,6 +329,43 @@ class Workflow:
                                              note=texts.STAFF_REPLY_NOTE.format(text=text))
             await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
                 code=ticket.tracking_code, text=text)))
+        return event
+
+    async def change_service(self, ticket: Ticket, service_code: str, actor: str,
+                             note: str = "", now: datetime | None = None) -> TicketEvent:
+        """Staff correct a ticket's subject. The timeline keeps the old one, the citizen is
+        told, and the report's words labelled with the new subject become an example the
+        classifier learns from. Unit, state and deadlines stay as they were: the operator
+        reassigns the ticket if the new subject belongs to another unit."""
+        service = self.pack.service_by_code.get(service_code)
+        if service is None:
+            raise WorkflowError(f"unknown service {service_code!r}")
+        old = ticket.service_code
+        if old == service_code:
+            raise WorkflowError(f"ticket {ticket.tracking_code} already has service {old}")
+        now = now or self.clock()
+        line = texts.SERVICE_CHANGED_NOTE.format(old=self._service_name(ticket),
+                                                 new=service.service_name)
+        async with in_transaction():
+            # Compare-and-set, as for a status: two operators correcting at once, one wins.
+            moved = await Ticket.filter(id=ticket.id, service_code=old).update(
+                service_code=service_code, updated_at=now)
+            if not moved:
+                raise IllegalTransition(
+                    f"ticket {ticket.tracking_code} changed meanwhile; reload and try again")
+            ticket.service_code, ticket.updated_at = service_code, now
+            await rollups.mark(ticket.created_at)
+            event = await TicketEvent.create(
+                ticket=ticket, actor=actor, at=now,
+                note=line + (f" — {note.strip()}" if note.strip() else ""))
+            if ticket.description and ticket.anonymised_at is None:
+                # The description is the dialogue's normalised text already: its digest is
+                # the one the same words get from `peygir learn` or a citizen's pick.
+                await examples.record_label(ticket.description, "service", service_code,
+                                            ExampleSource.OPERATOR,
+                                            normalised=ticket.description, ticket_id=ticket.id)
+            await self.tell(ticket, Reply(texts.SERVICE_CHANGED.format(
+                code=ticket.tracking_code, service=service.service_name)))
         return event
 
     def _service_name(self, ticket: Ticket) -> str:

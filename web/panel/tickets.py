@@ -25,7 +25,7 @@ from ticket_store.models import (
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.media import MAX_ID, media_response, stored_file
 from web.panel import queries
-from web.panel.common import core_of, names_of, now_of, render
+from web.panel.common import Names, core_of, names_of, now_of, render
 from web.panel.fmt import STATUS_STAFF, remaining
 from web.panel.geo import district_map
 from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
@@ -41,6 +41,7 @@ MESSAGES = {
     "evidence": "عکس شواهد بارگذاری شد.",
     "contact": "از شهروند برای اشتراک شماره اجازه خواسته شد.",
     "reply": "پاسخ برای شهروند فرستاده شد.",
+    "service": "موضوع درخواست اصلاح شد؛ اگر واحد دیگری مسئول آن است، دوباره ارجاع دهید.",
 }
 ERRORS = {
     "illegal": "این تغییر وضعیت مجاز نیست.",
@@ -48,6 +49,8 @@ ERRORS = {
     "empty": "متن خالی است.",
     "file": "پرونده پذیرفته نشد (فقط عکس، تا ۲۰ مگابایت).",
     "note": "برای این وضعیت نوشتن یادداشت (دلیل یا نام دستگاه مسئول) لازم است.",
+    "service": "موضوع انتخاب‌شده معتبر نیست یا همان موضوع فعلی است.",
+    "changed": "درخواست هم‌زمان تغییر کرد؛ صفحه را دوباره باز کنید.",
 }
 # The moves a unit may make; the 137 centre and managers may make any the workflow allows.
 UNIT_TARGETS = ("in_progress", "resolved", "rejected")
@@ -121,10 +124,22 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         if staff.is_(*CAN_ACT, StaffRole.MANAGER) else [],
         "units": sorted(names.units.items(), key=lambda kv: kv[1]),
         "can_assign": staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES,
+        "subjects": subjects(names, ticket.service_code)
+        if staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES else [],
         "can_act": staff.is_(*CAN_ACT),
         "message": MESSAGES.get(done, ""),
         "error": ERRORS.get(error, ""),
     })
+
+
+def subjects(names: Names, current: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The services a ticket's subject may be changed to, by group, for a grouped select."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for code, label in names.services.items():
+        if code != current:
+            grouped.setdefault(names.groups.get(code) or "—", []).append((code, label))
+    return sorted((group, sorted(items, key=lambda kv: kv[1]))
+                  for group, items in grouped.items())
 
 
 async def scope_linked(staff: Staff, ticket: Ticket) -> list[dict[str, Any]]:
@@ -182,6 +197,27 @@ async def assign(request: Request, code: str, staff: CsrfStaff,
     except WorkflowError:
         return _back(code, error="unit")
     return _back(code, done="assigned")
+
+
+@router.post("/tickets/{code}/service")
+async def change_service(request: Request, code: str, staff: CsrfStaff,
+                         service: Annotated[str, Form(max_length=64)],
+                         note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
+    """The bot (or the citizen) chose the wrong subject: the operator's correction is kept in
+    the timeline and becomes a labelled example the classifier learns from."""
+    staff.require(*CAN_ASSIGN)
+    ticket = await _ticket(staff, code)
+    if ticket.status not in OPEN_STATUSES or service not in names_of(request).services:
+        return _back(code, error="service")
+    try:
+        await workflow_of(request).change_service(ticket, service, staff.actor,
+                                                  note=note.strip(), now=now_of(request))
+    except IllegalTransition:
+        return _back(code, error="changed")
+    except WorkflowError:
+        return _back(code, error="service")
+    core_of(request).labels_added()
+    return _back(code, done="service")
 
 
 @router.post("/tickets/{code}/status")
