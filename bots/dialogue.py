@@ -15,12 +15,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bots import texts
 from bots.limits import CodeGuesses
-from bots.messages import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
-from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
 from faq.answers import answer_text, offer_label
+from messages import texts
+from messages.persian import STATUS_LABELS, citizen_facing, jalali
+from messages.types import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
 from nlu.classifier import Classifier, Intent
 from nlu.erasure import asks_erasure
 from nlu.normalize import ascii_digits, normalize

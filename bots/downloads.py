@@ -12,10 +12,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from bots.messages import Attachment
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_bytes
 from media_ingest.probe import MediaError
+from messages.types import Attachment
 
 log = logging.getLogger(__name__)
 

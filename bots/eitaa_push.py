@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bots.messages import Reply
 from bots.outbox import RetryLater, Sender, Undeliverable
 from channels.eitaa import CHANNEL
+from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import OutboxMessage
 

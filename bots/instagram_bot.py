@@ -46,9 +46,9 @@ from instagrapi.types import DirectMessage
 
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.downloads import keep_download
-from bots.messages import Attachment, IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.instagram import CHANNEL, dedup_key, direct_texts, item_to_incoming
+from messages.types import Attachment, IncomingMessage, Reply
 from ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)

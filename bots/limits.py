@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bots.messages import IncomingMessage
+from messages.types import IncomingMessage
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from tortoise import connections
 
-from bots.messages import Reply
+from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import OutboxMessage
 from ticket_store.store import placeholders

@@ -34,13 +34,13 @@ from aiogram.exceptions import (
 from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 
-from bots import texts
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from bots.downloads import keep_download
-from bots.messages import IncomingMessage, Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from channels.botapi_session import BotApiSession
 from channels.telegram import TelegramSender, fetch_file, to_incoming
+from messages import texts
+from messages.types import IncomingMessage, Reply
 from ticket_store import store
 from ticket_store.models import ProcessedUpdate
 

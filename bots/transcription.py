@@ -16,9 +16,9 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
-from bots import texts
 from bots.dialogue import Dialogue
-from bots.messages import IncomingMessage, Reply
+from messages import texts
+from messages.types import IncomingMessage, Reply
 from ticket_store import store
 from ticket_store.models import JobStatus, TranscriptionJob
 

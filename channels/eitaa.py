@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from bots.messages import Reply
 from bots.outbox import RetryLater, Undeliverable
+from messages.types import Reply
 
 CHANNEL = "eitaa"
 MAX_INIT_DATA = 4096  # characters; a real initData is a few hundred

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from bots.dialogue import Dialogue
-from bots.messages import Attachment, IncomingMessage, Location, Reply
+from messages.types import Attachment, IncomingMessage, Location, Reply
 from ticket_store import store
 
 CHANNEL = "memory"

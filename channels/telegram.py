@@ -23,8 +23,8 @@ from aiogram.types import (
     Update,
 )
 
-from bots import texts
-from bots.messages import Attachment, Contact, IncomingMessage, Location, Reply, split_text
+from messages import texts
+from messages.types import Attachment, Contact, IncomingMessage, Location, Reply, split_text
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 

@@ -130,13 +130,5 @@ def match_tokens(text: str) -> list[str]:
     return [tok if tok.isdigit() else fold(tok) for tok in raw_tokens(text)]
 
 
-_TO_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
-def persian_digits(text: str) -> str:
-    """ASCII digits to Persian ones, for anything a citizen reads."""
-    return text.translate(_TO_PERSIAN_DIGITS)
-
-
 def ascii_digits(text: str) -> str:
     return text.translate(_DIGITS)

@@ -71,7 +71,7 @@ async def file(service: str = "waste_bin", *, chat: str = "c1", urgent: bool = F
                location: tuple[float, float] | None = None, unit: str | None = None,
                district: str | None = None) -> Ticket:
     """A ticket as the dialogue files it, with a citizen who shared a phone number."""
-    from bots.messages import Location
+    from messages.types import Location
 
     now = now or datetime.now(UTC)
     citizen, _ = await Citizen.get_or_create(channel="memory", user_id=chat)

@@ -4,10 +4,10 @@ import itertools
 import re
 
 from bots.dialogue import Dialogue
-from bots.messages import Reply
-from bots.persian import to_persian_digits
 from channels.memory import MemoryChannel
 from config.pack import Pack
+from messages.persian import to_persian_digits
+from messages.types import Reply
 from nlu.classifier import Classifier
 from nlu.normalize import ascii_digits
 from ticket_store.db import close_db, open_db

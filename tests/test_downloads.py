@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bots.downloads import keep_download
-from bots.messages import Attachment
+from messages.types import Attachment
 from tests.media_samples import jpeg_with_gps, zip_named_jpeg
 
 

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from bots import texts
 from channels.eitaa import InitDataError, sign, verify_init_data
+from messages import texts
 from tests.support import CHROMIUM, CHROMIUM_ARGS, serve_env, serving
 
 TOKEN = "eitaa-app-token-for-tests"
@@ -231,8 +231,8 @@ async def test_a_units_evidence_photo_reaches_the_mini_app_as_a_url(db: str, tmp
 
 
 async def test_a_notification_carries_photo_links(eitaa: FakeEitaa, tmp_path: Path) -> None:
-    from bots.messages import Reply
     from channels.eitaa import EitaaSender
+    from messages.types import Reply
 
     sender = EitaaSender(TOKEN, f"{eitaa.base}/api", public_url="https://137.city.example/")
     try:

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from bots.eitaa_push import EitaaPush, take_for_app
-from bots.messages import Reply
 from bots.outbox import RetryLater, Undeliverable
+from messages.types import Reply
 from tests.test_outbox import Clock, ScriptedSender
 from ticket_store import store
 from ticket_store.models import OutboxMessage

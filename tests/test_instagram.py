@@ -19,12 +19,12 @@ from instagrapi import Client
 from instagrapi.extractors import extract_direct_message
 from PIL import Image
 
-from bots import texts
 from bots.dialogue import Dialogue
 from bots.instagram_bot import InstagramBot
-from bots.messages import Button, Reply
-from bots.persian import to_persian_digits
 from channels.instagram import direct_texts, item_to_incoming
+from messages import texts
+from messages.persian import to_persian_digits
+from messages.types import Button, Reply
 from tests.fakes.instagram import (
     CHALLENGE,
     PLEASE_WAIT,
@@ -279,7 +279,7 @@ async def test_a_silent_item_at_the_edge_says_nothing_either_way(
 async def test_evidence_photos_go_as_links_on_the_public_address(
     fake: FakeInstagram, bot: InstagramBot, tmp_path: Path
 ) -> None:
-    from bots.messages import PHOTO_LINKS
+    from messages.types import PHOTO_LINKS
     from ticket_store import store
 
     fake.thread(THREAD)

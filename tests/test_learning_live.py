@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bots.core import Core
-from bots.messages import Reply
 from bots.relearn import Relearner
 from channels.memory import MemoryChannel
+from messages.types import Reply
 from nlu.holdout import held_back
 from nlu.normalize import normalize
 from tests.panel_support import build_app, client, csrf_for, file, signed_in

@@ -1,5 +1,6 @@
+from messages.digits import persian_digits
 from nlu.finglish import to_persian
-from nlu.normalize import match_tokens, normalize, persian_digits
+from nlu.normalize import match_tokens, normalize
 
 
 def test_arabic_letters_become_persian() -> None:

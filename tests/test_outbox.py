@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from bots.messages import Reply
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import OutboxMessage
 

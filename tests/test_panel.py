@@ -212,8 +212,8 @@ async def test_dashboard_figures(app) -> None:
 
 
 async def test_dashboard_for_a_range_of_jalali_dates(app) -> None:
-    from bots.persian import local_jalali
-    from nlu.normalize import persian_digits
+    from messages.digits import persian_digits
+    from messages.persian import local_jalali
 
     tz = app.state.core.settings.timezone
     old = await file("asphalt", now=days_ago(10))
@@ -362,7 +362,7 @@ async def test_dashboard_lists_escalation_alerts(app) -> None:
 
 
 async def test_ticket_page_shows_duplicates(app) -> None:
-    from bots.messages import Location
+    from messages.types import Location
     from ticket_store import store
     from ticket_store.models import Citizen
 

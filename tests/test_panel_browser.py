@@ -141,8 +141,8 @@ def _font_loaded(page: Page) -> bool:
 
 
 def test_operator_unit_citizen_manager(browser: Browser, env: Env) -> None:
-    from bots.messages import Location
     from channels.memory import MemoryChannel
+    from messages.types import Location
     from ticket_store import store
     from ticket_store.models import Citizen
 

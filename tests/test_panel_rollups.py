@@ -8,8 +8,8 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from bots.messages import Location
 from config.pack import Pack
+from messages.types import Location
 from ticket_store import rollups, store
 from ticket_store.models import Citizen, PanelRollup, PanelRollupChange, Ticket, TicketStatus
 from ticket_store.workflow import Workflow

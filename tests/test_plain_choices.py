@@ -1,8 +1,8 @@
 """Buttons degrade: on a channel without buttons a digit answers the numbered choices."""
 
 from bots.dialogue import Dialogue
-from bots.messages import Button, Reply
 from channels.memory import MemoryChannel
+from messages.types import Button, Reply
 from tests.test_dialogue import buttons, tracking_code
 from ticket_store.models import Ticket
 

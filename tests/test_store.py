@@ -7,7 +7,7 @@ from itertools import pairwise
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from bots.messages import Button, Reply
+from messages.types import Button, Reply
 from ticket_store import store
 from ticket_store.db import APP, close_db, migrate_to, open_db
 from ticket_store.deadlines import Deadlines

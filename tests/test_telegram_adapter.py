@@ -4,9 +4,9 @@ from typing import Any
 
 from aiogram.types import Update
 
-from bots.messages import split_text
 from bots.telegram_bot import FloodGate
 from channels.telegram import MAX_TEXT, to_incoming
+from messages.types import split_text
 
 USER = {"id": 42, "is_bot": False, "first_name": "شهروند"}
 CHAT = {"id": 42, "type": "private", "first_name": "شهروند"}

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from bots.dialogue import Dialogue
-from bots.messages import Reply
 from bots.telegram_bot import Messengers
+from messages.types import Reply
 from nlu.normalize import ascii_digits
 from tests.fakes.botapi import FakeBotApi
 from tests.media_samples import jpeg_with_gps

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from bots.dialogue import Dialogue
-from bots.messages import Attachment, Reply
 from bots.transcription import TranscriptionWorker
 from channels.memory import MemoryChannel
 from media_ingest.intake import store_by_hash
 from media_ingest.transcribe import Transcriber
+from messages.types import Attachment, Reply
 from ticket_store.models import Attachment as AttachmentRow
 from ticket_store.models import JobStatus, Ticket, TranscriptionJob
 

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from bots.dialogue import Dialogue
-from bots.messages import Reply
 from channels.memory import MemoryChannel
 from config.pack import Pack
+from messages.types import Reply
 from nlu.classifier import Classifier
 from nlu.normalize import ascii_digits
 from ticket_store.escalation import auto_close, escalate
@@ -286,7 +286,7 @@ async def test_auto_close_sends_the_survey(citizens: MemoryChannel, workflow: Wo
 
 async def test_a_unit_sees_contact_only_after_consent(citizens: MemoryChannel,
                                                       workflow: Workflow) -> None:
-    from bots.messages import Contact, IncomingMessage
+    from messages.types import Contact, IncomingMessage
 
     code = code_in(await report(citizens, "leila", "asphalt", IN_R1))
     await citizens.send(IncomingMessage(channel="memory", chat_id="leila", user_id="leila",

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from bots import texts
-from bots.messages import Reply
-from bots.persian import citizen_facing, to_persian_digits
+from messages import texts
+from messages.persian import citizen_facing, to_persian_digits
+from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
 from ticket_store.workflow import SYSTEM_ACTOR, Workflow

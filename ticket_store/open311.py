@@ -19,8 +19,8 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bots import texts
-from bots.messages import Location
+from messages import texts
+from messages.types import Location
 from ticket_store import store
 from ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
 from ticket_store.workflow import OPEN_STATES, Filed, Workflow

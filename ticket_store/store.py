@@ -12,9 +12,9 @@ from typing import Any
 
 from tortoise import connections
 
-from bots.messages import Attachment as AttachmentIn
-from bots.messages import Location, Reply
-from bots.persian import CHANNEL_LABELS
+from messages.persian import CHANNEL_LABELS
+from messages.types import Attachment as AttachmentIn
+from messages.types import Location, Reply
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     Attachment,

@@ -25,10 +25,10 @@ from pathlib import Path
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from bots import texts
-from bots.messages import PLAIN_TEXT_CHANNELS, Button, Location, Reply
-from bots.persian import STATUS_LABELS, citizen_facing, jalali
 from config.pack import Pack
+from messages import texts
+from messages.persian import STATUS_LABELS, citizen_facing, jalali
+from messages.types import PLAIN_TEXT_CHANNELS, Button, Location, Reply
 from ticket_store import examples, rollups, store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bots.core import Core
-from bots.messages import IncomingMessage, Location, Reply, evidence_url
+from messages.types import IncomingMessage, Location, Reply, evidence_url
 from ticket_store import store
 from ticket_store.models import Attachment
 from web import open311

@@ -18,11 +18,11 @@ from fastapi.templating import Jinja2Templates
 from bots.core import Core
 from bots.dialogue import MAX_DOWNLOAD
 from bots.eitaa_push import take_for_app
-from bots.messages import Attachment, IncomingMessage
 from channels.eitaa import CHANNEL, EitaaUser, InitDataError, verify_init_data
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_by_hash
 from media_ingest.probe import MediaError
+from messages.types import Attachment, IncomingMessage
 from web.api_docs import answers
 from web.app import ChatIn, for_browser
 from web.guards import client_address

@@ -27,9 +27,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bots.core import Core
-from bots.messages import evidence_url
-from bots.persian import to_persian_digits
 from config.pack import Service
+from messages.persian import to_persian_digits
+from messages.types import evidence_url
 from ticket_store import open311 as tickets
 from ticket_store.deadlines import Deadlines
 from web.guards import allowed_methods

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from bots.messages import Location
 from config.pack import Pack
+from messages.types import Location
 from nlu.normalize import ascii_digits
 from ticket_store.open311 import BY_OPEN311_STATUS, MAX_RESULTS, RequestQuery
 

@@ -34,9 +34,9 @@ import pytest
 
 from bots.core import Core
 from bots.downloads import keep_download
-from bots.messages import Attachment as Item
 from channels.eitaa import sign
 from config.settings import Settings
+from messages.types import Attachment as Item
 from tests.hostile.polyglots import jpeg_html, jpeg_javascript, plain_jpeg
 from tests.panel_support import PASSWORD, file, signed_in
 from tests.support import (
@@ -44,7 +44,7 @@ from tests.support import (
     CHROMIUM_ARGS,
     REPO_ROOT,
     database_for,
-        serve_env,
+    serve_env,
     serving,
 )
 from ticket_store.models import Attachment

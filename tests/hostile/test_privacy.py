@@ -27,10 +27,10 @@ from PIL import Image
 
 from bots.core import Core
 from bots.dialogue import Dialogue
-from bots.messages import Reply
 from channels.memory import MemoryChannel
 from config.pack import Pack
 from config.settings import Settings
+from messages.types import Reply
 from nlu.classifier import Classifier
 from nlu.normalize import ascii_digits
 from tests.panel_support import csrf_for, signed_in

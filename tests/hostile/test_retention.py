@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from bots import texts
 from bots.dialogue import Dialogue
-from bots.messages import Attachment as AttachmentIn
-from bots.messages import Contact, Reply
 from bots.scheduler import Scheduler
 from channels.memory import MemoryChannel
 from config.pack import Pack
+from messages import texts
+from messages.types import Attachment as AttachmentIn
+from messages.types import Contact, Reply
 from nlu.classifier import Classifier
 from nlu.erasure import asks_erasure
 from nlu.normalize import ascii_digits

@@ -25,11 +25,11 @@ import asyncpg
 import httpx
 import pytest
 
-from bots import texts
 from bots.core import Core
 from bots.limits import Buckets, CodeGuesses, address_key
 from channels.memory import MemoryChannel
 from config.settings import Settings
+from messages import texts
 from nlu.normalize import ascii_digits
 from tests.panel_support import PASSWORD
 from tests.support import serve_env, serving

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from bots.persian import jalali_midnight, local_jalali
+from messages.persian import jalali_midnight, local_jalali
 from nlu.normalize import ascii_digits
 from ticket_store.models import StaffRole
 from web.panel import queries

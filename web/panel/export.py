@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from bots.persian import jalali_midnight, local_jalali
+from messages.persian import jalali_midnight, local_jalali
 from ticket_store.models import StaffRole
 from web.panel import queries
 from web.panel.common import Names, core_of, names_of, now_of, render

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bots.persian import jalali, local_jalali
-from nlu.normalize import persian_digits
+from messages.digits import persian_digits
+from messages.persian import jalali, local_jalali
 
 STATUS_STAFF = {
     "new": "جدید",

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bots.persian import CHANNEL_LABELS
+from messages.persian import CHANNEL_LABELS
 from ticket_store import store
 from ticket_store.models import (
     OPEN_STATUSES,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
-from bots.messages import Button, Reply
-from nlu.normalize import persian_digits
+from messages.digits import persian_digits
+from messages.types import Button, Reply
 
 _JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور",
                   "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")
