@@ -228,7 +228,7 @@ def recording_api() -> FakeBotApi:
     citizens' side cheap. A reply's ``sendMessage`` counts once: the location prompt that
     ``TelegramSender`` sends after a reply asking for a location is part of that reply.
     """
-    from bots.texts import LOCATION_PROMPT
+    from messages.texts import LOCATION_PROMPT
     from tests.fakes.botapi import FakeBotApi
 
     class RecordingBotApi(FakeBotApi):
