@@ -391,18 +391,22 @@ def _synthetic_faq(vocab: _Vocabulary, faq_id: str, groups: Sequence[str]) -> An
     )
 
 
-def grow_pack(pack: Pack, total: int, seed: int) -> Pack:
-    """The pack plus synthetic services and FAQs, ``total`` entries in all, same mix of kinds."""
+def grow_pack(pack: Pack, total: int, seed: int, *, services: int | None = None) -> Pack:
+    """The pack plus synthetic services and FAQs, ``total`` entries in all, same mix of kinds;
+    with ``services``, that many services in all (the pack's own included) and FAQs the rest."""
     from config.pack import Pack
 
     have = len(pack.services) + len(pack.faqs)
     extra = max(0, total - have)
     rng = random.Random(seed)
     vocab = _Vocabulary(pack, rng)
-    n_services = round(extra * len(pack.services) / have)
+    if services is None:
+        n_services = round(extra * len(pack.services) / have)
+    else:
+        n_services = min(extra, max(0, services - len(pack.services)))
     service_groups = sorted({s.group for s in pack.services})
     faq_groups = sorted({f.group for f in pack.faqs}) or [""]
-    services = [
+    new_services = [
         _synthetic_service(vocab, f"syn_{i:04d}", service_groups) for i in range(1, n_services + 1)
     ]
     faqs = [
@@ -410,7 +414,8 @@ def grow_pack(pack: Pack, total: int, seed: int) -> Pack:
         for i in range(1, extra - n_services + 1)
     ]
     return Pack(
-        folder=pack.folder, services=pack.services + tuple(services), faqs=pack.faqs + tuple(faqs)
+        folder=pack.folder, services=pack.services + tuple(new_services),
+        faqs=pack.faqs + tuple(faqs),
     )
 
 
