@@ -438,7 +438,7 @@ class Classifier:
         fuse = self.learned is not None and self.learned_weight > 0 and bool(informative)
         limit = FUSE_RANK if fuse else 5
         ranked = self._rank(informative, limit, is_question, is_report) if informative else []
-        top_score = ranked[0].score if ranked else 0.0
+        top_score = matcher_top = ranked[0].score if ranked else 0.0
 
         # Status and greeting are the matcher's call alone, on its own scores.
         asks_status = any(t in STATUS_WORDS for t in tokens) and (
@@ -457,7 +457,9 @@ class Classifier:
         top = ranked[0] if ranked else None
         top_score = top.score if top else 0.0
         alternatives = tuple(ranked[1:4])
-        if top is None or top_score < self.unknown_below:
+        # Asked again only when neither has evidence: a learned model unsure of a garbled
+        # transcript dilutes the matcher's guess, but does not turn it into "no idea".
+        if top is None or max(top_score, matcher_top) < self.unknown_below:
             return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
 
         second = alternatives[0].score if alternatives else 0.0
