@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.bots [--database-url URL] [--json FILE]
 
-The bot runs as in production, in a process of its own: ``bots.telegram_bot.Messengers`` with
+The bot runs as in production, in a process of its own: ``channels.telegram.runner.Messengers`` with
 the built-in pack, ``Dialogue`` and ``Classifier``, polling ``getUpdates`` through aiogram and
 aiohttp, writing to a real database (a SQLite file in a temporary folder by default) and
 delivering replies through its outbox worker. This process serves
@@ -58,7 +58,7 @@ GREETINGS = ("سلام", "سلام وقت بخیر", "درود", "سلام خس�
 MIX = (("greeting", 0.4), ("faq", 0.4), ("report", 0.2))  # kinds of the text messages sent
 STEPS = ("text", "location", "confirm")
 PLACES = itertools.count()  # one per report in the whole run: no two reports share a spot
-# What each step of a report must be answered with (bots/texts.py).
+# What each step of a report must be answered with (messages/texts.py).
 STEP_REPLY = {"text": "موقعیت", "location": "ثبت شود", "confirm": r"کد پیگیری: [۰-۹]{8}"}
 OUR_CODE = ("bots", "nlu", "ticket_store", "channels")
 REPLY_TIMEOUT = 60.0  # seconds a citizen waits for one reply before the run counts it lost
@@ -91,7 +91,7 @@ async def _serve_bot(conn: Connection, config: BotConfig) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, filename=config.log_file)
     started = time.perf_counter()
     from bots.dialogue import Dialogue
-    from bots.telegram_bot import FloodGate, Messengers
+    from channels.telegram.runner import FloodGate, Messengers
     from config.pack import load_pack
     from nlu.classifier import Classifier
     from ticket_store.db import close_db, open_db

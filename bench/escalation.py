@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bots.notices import Notices
 from config.pack import load_pack
 from ticket_store.db import close_db, open_db
 from ticket_store.escalation import escalate
@@ -74,7 +75,8 @@ async def run(database_url: str, label: str, count: int) -> dict[str, float]:
         started = time.perf_counter()
         await fill(count, now)
         filled = time.perf_counter() - started
-        workflow = Workflow(load_pack())
+        pack = load_pack()
+        workflow = Workflow(pack, voice=Notices(pack))
         figures: dict[str, float] = {"fill_s": filled}
         await analyze()
 

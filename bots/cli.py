@@ -25,8 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings()
     try:
-        core = Core.build(settings)
-    except PackError as exc:
+        core = Core.build(settings)  # the pack, and each configured channel
+    except (PackError, ValueError) as exc:  # ValueError: a channel's settings do not fit
         print(f"peygir: cannot start: {exc}", file=sys.stderr)
         return 2
     host = args.host or settings.web_host
@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
 
     from nlu.classifier import Classifier
+    from nlu.learned import one_blas_thread
 
     try:
         pack = load_pack(args.pack)
@@ -57,6 +58,7 @@ def _classify(args: argparse.Namespace) -> int:
     except Exception as exc:  # a database that cannot be reached: say so, in one line
         print(f"peygir: cannot read the labelled examples: {exc}", file=sys.stderr)
         return 2
+    one_blas_thread()  # a message's few hundred rows: threads only wait
     classifier = Classifier(pack, examples=examples)
     out = sys.stdout
     for line in sys.stdin:

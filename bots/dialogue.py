@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from bots.limits import CodeGuesses
+from bots.notices import Notices
+from config.clock import utcnow
 from config.pack import Pack
 from faq.answers import answer_text, offer_label
 from messages import texts
@@ -46,9 +48,6 @@ _NO = {"نه", "خیر", "لغو", "انصراف", "نمیخوام", "نمی‌�
 _THANKS = ("ممنون", "مرسی", "متشکر", "سپاس", "تشکر", "دستتون", "دستت", "لطف کردید", "thanks")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class Dialogue:
     def __init__(
@@ -56,7 +55,7 @@ class Dialogue:
         pack: Pack,
         classifier: Classifier | None = None,
         workflow: Workflow | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         timezone: str = "Asia/Tehran",
         plain_channels: frozenset[str] = PLAIN_TEXT_CHANNELS,
     ) -> None:
@@ -64,7 +63,9 @@ class Dialogue:
         self.classifier = classifier or Classifier(pack)
         self.clock = clock
         self.timezone = timezone
-        self.workflow = workflow or Workflow(pack, clock=clock, timezone=timezone)
+        self.workflow = workflow or Workflow(pack, voice=Notices(pack, timezone), clock=clock,
+                                             timezone=timezone)
+        self.notices = Notices(pack, timezone)
         self.plain_channels = plain_channels
         self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
         # Told when a citizen's pick adds a labelled example (the retrainer counts them).
@@ -419,7 +420,8 @@ class Dialogue:
         ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
         if ticket is None or not store.owns(ticket, msg.channel, msg.chat_id):
             return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
-        replies = await self.workflow.citizen_answer(ticket, action, value, self.clock())
+        replies = self.notices.answer(
+            await self.workflow.citizen_answer(ticket, action, value, self.clock()))
         if action == "contest" and ticket.status == "resolved":
             state["stage"] = "correction"
             state["correcting"] = ticket.tracking_code
@@ -463,7 +465,7 @@ class Dialogue:
                 buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
                            (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
             elif ticket.status == "closed" and ticket.rating is None:
-                return [Reply("\n".join(lines), photos=photos), self.workflow.survey(ticket)]
+                return [Reply("\n".join(lines), photos=photos), self.notices.survey_reply(ticket)]
         return [Reply("\n".join(lines), buttons, photos=photos)]
 
 

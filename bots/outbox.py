@@ -14,11 +14,13 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from tortoise import connections
 
+from bots import loop
+from config.clock import utcnow
 from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import OutboxMessage
@@ -44,9 +46,6 @@ class Sender(Protocol):
     async def send(self, chat_id: str, reply: Reply) -> None: ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class OutboxWorker:
     def __init__(
@@ -54,7 +53,7 @@ class OutboxWorker:
         channel: str,
         sender: Sender,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         max_attempts: int = 12,
@@ -202,19 +201,11 @@ class OutboxWorker:
                 await self._flush()
 
     async def _loop(self, stop: asyncio.Event, idle: float) -> None:
-        while not stop.is_set():
-            # Cleared before the pass: a reply queued during it wakes the next pass at once.
-            self.wake.clear()
-            try:
-                await self._flush()
-                await self._dispatch()
-            except Exception:  # the database went away for a moment: keep the loop alive
-                log.exception("%s: outbox delivery failed; retrying", self.channel)
-            waiters = [asyncio.ensure_future(self.wake.wait()),
-                       asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+        await loop.work(f"{self.channel} outbox", self._pass, stop, idle, self.wake)
+
+    async def _pass(self) -> None:
+        await self._flush()
+        await self._dispatch()
 
 
 async def _claim(ids: list[int], now: datetime) -> set[int]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bots import loop
 from config.pack import Pack
 from nlu.classifier import Classifier
 from nlu.holdout import split, top1_hits
@@ -68,8 +69,10 @@ class Relearner:
         self._check: Classifier | None = None
         self._pack_only: Classifier | None = None
         self._lock = asyncio.Lock()
+        self._nudged = False  # a label was added here: let its transaction commit first
 
     def labels_added(self) -> None:
+        self._nudged = True
         self.wake.set()
 
     async def due(self) -> bool:
@@ -120,18 +123,15 @@ class Relearner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Check for new labels until ``stopping`` is set; a failed retrain is logged and
         tried again at the next check, and the serving model stays."""
-        while not stopping.is_set():
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=self.check_interval)
-                await asyncio.sleep(DEBOUNCE)
-            except TimeoutError:
-                pass
-            self.wake.clear()
-            try:
-                if await self.due():
-                    await self.retrain()
-            except Exception:  # a database hiccup must not end learning for good
-                log.exception("retraining failed; the serving classifier stays")
+        await loop.work("retraining", self._check_once, stopping, self.check_interval,
+                        self.wake)
+
+    async def _check_once(self) -> None:
+        if self._nudged:
+            self._nudged = False
+            await asyncio.sleep(DEBOUNCE)  # the label's transaction commits; others follow
+        if await self.due():
+            await self.retrain()
 
 
 def _log(outcome: Outcome) -> None:

@@ -12,12 +12,12 @@ restart runs it at once, which is harmless: each pass is idempotent and bounded)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bots import loop
 from ticket_store import retention, rollups
 from ticket_store.escalation import auto_close, escalate
 from ticket_store.workflow import Workflow
@@ -66,11 +66,5 @@ class Scheduler:
         return done.tickets + done.requested
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:  # the database went away for a moment: try again next pass
-                log.exception("scheduler pass failed; retrying in %.0f s", self.interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+        await loop.work("scheduler", self.tick, stop, self.interval)
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
+from bots import loop
 from bots.dialogue import Dialogue
 from messages import texts
 from messages.types import IncomingMessage, Reply
@@ -100,15 +101,8 @@ class TranscriptionWorker:
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         await self.recover()
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                while await self.run_once():
-                    pass
-            except Exception:
-                log.exception("transcription worker: retrying")
-            waiters = [asyncio.ensure_future(self.wake.wait()),
-                       asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+        await loop.work("transcription worker", self._drain, stop, idle, self.wake)
+
+    async def _drain(self) -> None:
+        while await self.run_once():
+            pass

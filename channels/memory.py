@@ -1,4 +1,8 @@
-"""An in-process channel: tests talk to the real dialogue and database through it."""
+"""An in-process channel: tests talk to the real dialogue and database through it.
+
+Like errbot's ``TestBot``: the real dialogue, store and outbox, no network. It is a
+:class:`~channels.base.Channel` with nothing to start; :meth:`MemoryChannel.flush` is its
+outbox worker, run when a test asks."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from bots.dialogue import Dialogue
+from channels.base import Quiet
 from messages.types import Attachment, IncomingMessage, Location, Reply
 from ticket_store import store
 
@@ -13,7 +18,7 @@ CHANNEL = "memory"
 
 
 @dataclass
-class MemoryChannel:
+class MemoryChannel(Quiet):
     dialogue: Dialogue
     name: str = CHANNEL
     inbox: dict[str, list[Reply]] = field(default_factory=dict)  # what each chat received

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,7 +97,7 @@ class District:
     geometry: BaseGeometry
 
     @cached_property
-    def prepared(self) -> PreparedGeometry:
+    def prepared(self) -> PreparedGeometry[BaseGeometry]:
         return prep(self.geometry)
 
 
@@ -279,8 +279,11 @@ def _yaml(path: Path, problems: list[CityProblem]) -> Any:
         return None
 
 
-def _validated(model: type[_Strict], raw: Any, file: str, label: str | None,
-               problems: list[CityProblem]) -> Any:
+_Model = TypeVar("_Model", bound=_Strict)
+
+
+def _validated(model: type[_Model], raw: Any, file: str, label: str | None,
+               problems: list[CityProblem]) -> _Model | None:
     if not isinstance(raw, dict):
         problems.append(CityProblem(file, label, None, "must be a mapping of fields"))
         return None

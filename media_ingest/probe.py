@@ -10,11 +10,16 @@ import io
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import av
+from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.stream import Disposition, Stream
+from av.video.stream import VideoStream
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 Kind = Literal["audio", "video", "image", "unknown"]
 Reason = Literal[
@@ -151,7 +156,7 @@ class _Nameless(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         return self._raw.readinto(buffer)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -165,6 +170,7 @@ def _open_container(raw: io.FileIO) -> InputContainer:
     try:
         return av.open(
             io.BufferedReader(_Nameless(raw)),
+            "r",  # the default, said so the type checker knows it is an InputContainer
             container_options={"format_whitelist": FORMAT_WHITELIST},
         )
     except av.EOFError as exc:
@@ -192,11 +198,11 @@ def _describe(container: InputContainer, size: int) -> MediaInfo:
     )
 
 
-def _audio_stream(container: InputContainer) -> Stream | None:
+def _audio_stream(container: InputContainer) -> AudioStream | None:
     return next(iter(container.streams.audio), None)
 
 
-def _video_stream(container: InputContainer) -> Stream | None:
+def _video_stream(container: InputContainer) -> VideoStream | None:
     # An MP3's cover art is a one-frame "video" stream; it does not make the file a video.
     moving = (s for s in container.streams.video if not s.disposition & Disposition.attached_pic)
     return next(moving, None)
@@ -234,7 +240,7 @@ def _verify_streams(container: InputContainer, kind: Kind, max_duration: float |
         for packet in container.demux(*streams):
             span = spans[packet.stream.index]
             if audio is not None and packet.stream.index == audio.index:
-                for frame in packet.decode():
+                for frame in audio.decode(packet):  # what packet.decode() does, typed
                     span.seconds += frame.samples / frame.sample_rate
             else:
                 if frames < _VIDEO_FRAMES_TO_DECODE:

@@ -66,8 +66,8 @@ def to_persian(word: str) -> str:
             vowel = "ی" if ch == "i" else "و"
             out.append(("ا" + vowel) if first else vowel)
         else:
-            letter = _CONSONANTS.get(ch)
-            if letter and not (out and out[-1] == letter and ch not in "'`"):
-                out.append(letter)  # doubled consonants are written once
+            consonant = _CONSONANTS.get(ch)
+            if consonant and not (out and out[-1] == consonant and ch not in "'`"):
+                out.append(consonant)  # doubled consonants are written once
         i += 1
     return "".join(out)

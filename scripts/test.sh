@@ -22,4 +22,8 @@ fi
 .venv/bin/python -m pip install -q -e ".[test]"
 
 .venv/bin/ruff check .
+# The house's one direction of travel (pyproject.toml, [tool.importlinter]) and the types
+# (mypy, strict on messages/, config/, nlu/, faq/).
+.venv/bin/lint-imports
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -ra "$@"

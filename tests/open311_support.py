@@ -18,6 +18,7 @@ from referencing.jsonschema import DRAFT7
 
 from bots.core import Core
 from bots.dialogue import Dialogue
+from bots.notices import Notices
 from config.pack import Pack
 from config.settings import Settings
 from nlu.classifier import Classifier
@@ -91,7 +92,7 @@ def assert_same(json_items: list[dict[str, Any]], xml: list[dict[str, Any]]) -> 
 def make_core(database_url: str, pack: Pack, classifier: Classifier,
               keys: tuple[str, ...] = KEYS) -> Core:
     settings = Settings(database_url=database_url, open311_keys=",".join(keys))
-    workflow = Workflow(pack, timezone=settings.timezone)
+    workflow = Workflow(pack, voice=Notices(pack, settings.timezone), timezone=settings.timezone)
     dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
     return Core(settings, pack, classifier, dialogue, workflow)
 

@@ -1,8 +1,8 @@
-"""A channel's download is checked before it is kept (bots.downloads.keep_download)."""
+"""A channel's download is checked before it is kept (channels.downloads.keep_download)."""
 
 from pathlib import Path
 
-from bots.downloads import keep_download
+from channels.downloads import keep_download
 from messages.types import Attachment
 from tests.media_samples import jpeg_with_gps, zip_named_jpeg
 

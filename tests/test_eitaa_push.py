@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from bots.eitaa_push import EitaaPush, take_for_app
 from bots.outbox import RetryLater, Undeliverable
+from channels.eitaa.push import EitaaPush, take_for_app
 from messages.types import Reply
 from tests.test_outbox import Clock, ScriptedSender
 from ticket_store import store

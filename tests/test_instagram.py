@@ -20,8 +20,8 @@ from instagrapi.extractors import extract_direct_message
 from PIL import Image
 
 from bots.dialogue import Dialogue
-from bots.instagram_bot import InstagramBot
-from channels.instagram import direct_texts, item_to_incoming
+from channels.instagram.runner import InstagramBot
+from channels.instagram.wire import direct_texts, item_to_incoming
 from messages import texts
 from messages.persian import to_persian_digits
 from messages.types import Button, Reply
@@ -153,7 +153,7 @@ async def test_a_rate_limit_is_survived(fake: FakeInstagram, bot: InstagramBot,
     fake.failures += [("inbox", PLEASE_WAIT), ("inbox", PLEASE_WAIT),
                       ("broadcast", PLEASE_WAIT)]
     bot.outbox.sender.slow_down = 0.2  # type: ignore[attr-defined]
-    caplog.set_level(logging.WARNING, "bots.instagram_bot")
+    caplog.set_level(logging.WARNING, "channels.instagram.runner")
     await bot.start()
     await asyncio.wait_for(bot.polled.wait(), 10)
     for _ in range(100):  # the send was refused once too; the outbox tries again
@@ -169,7 +169,7 @@ async def test_a_rate_limit_is_survived(fake: FakeInstagram, bot: InstagramBot,
 async def test_a_lost_session_and_a_challenge_are_backed_off(
     fake: FakeInstagram, bot: InstagramBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bots.instagram_bot")
+    caplog.set_level(logging.INFO, "channels.instagram.runner")
     fake.failures.append(("inbox", CHALLENGE))
     fake.sessions.clear()  # Instagram forgets the session: login_required everywhere
     fake.say(THREAD, text=REPORT)

@@ -8,6 +8,7 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
+from bots.notices import Notices
 from config.pack import Pack
 from messages.types import Location
 from ticket_store import rollups, store
@@ -96,7 +97,7 @@ async def _compare(now: datetime, units: list[str]) -> int:
 async def test_rollups_equal_direct_counts(db: str, default_pack: Pack) -> None:
     rng = random.Random(7)
     clock = [NOW]
-    workflow = Workflow(default_pack, clock=lambda: clock[0])
+    workflow = Workflow(default_pack, voice=Notices(default_pack), clock=lambda: clock[0])
     city = default_pack.city
     services = [s.service_code for s in default_pack.services if not s.is_referral][:8]
     units = [u.code for u in city.units]

@@ -4,8 +4,8 @@ from typing import Any
 
 from aiogram.types import Update
 
-from bots.telegram_bot import FloodGate
-from channels.telegram import MAX_TEXT, to_incoming
+from channels.telegram.runner import FloodGate
+from channels.telegram.wire import MAX_TEXT, to_incoming
 from messages.types import split_text
 
 USER = {"id": 42, "is_bot": False, "first_name": "شهروند"}

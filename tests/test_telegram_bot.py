@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bots.dialogue import Dialogue
-from bots.telegram_bot import Messengers
+from channels.telegram.runner import Messengers
 from messages.types import Reply
 from nlu.normalize import ascii_digits
 from tests.fakes.botapi import FakeBotApi

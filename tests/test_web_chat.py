@@ -1,4 +1,4 @@
-"""Real-browser test of the web chat (web/templates/chat.html + web/static/chat.js).
+"""Real-browser test of the web chat (channels/webchat/templates/chat.html + web/static/chat.js).
 
 Starts the real CLI (`python -m bots.cli serve`) on a free port with a throwaway SQLite
 database and drives Debian's Chromium through Playwright at a phone viewport.

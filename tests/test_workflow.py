@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bots.dialogue import Dialogue
+from bots.notices import Notices
 from channels.memory import MemoryChannel
 from config.pack import Pack
 from messages.types import Reply
@@ -59,7 +60,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def workflow(db: str, default_pack: Pack, clock: Clock) -> Workflow:
-    return Workflow(default_pack, clock=clock)
+    return Workflow(default_pack, voice=Notices(default_pack), clock=clock)
 
 
 @pytest.fixture
@@ -259,7 +260,7 @@ async def test_escalation_digest_reaches_a_manager_with_a_chat(
     units = tuple(u.model_copy(update={"manager": boss}) if u.code == "north_works" else u
                   for u in city.units)
     pack = replace(default_pack, city=replace(city, units=units))
-    workflow = Workflow(pack, clock=clock)
+    workflow = Workflow(pack, voice=Notices(pack), clock=clock)
     chat = MemoryChannel(Dialogue(pack, default_classifier, workflow=workflow, clock=clock))
     codes = {code_in(await report(chat, f"d{i}", "asphalt", spot(i))) for i in range(2)}
     clock.advance(hours=25)
@@ -417,10 +418,13 @@ from config.pack import load_pack
 from ticket_store.db import close_db, open_db
 from ticket_store.escalation import escalate
 from ticket_store.workflow import Workflow
+from bots.notices import Notices
 
 async def main() -> None:
     await open_db(sys.argv[1], upgrade=False)
-    fired = await escalate(Workflow(load_pack()), datetime.fromisoformat(sys.argv[2]))
+    pack = load_pack()
+    workflow = Workflow(pack, voice=Notices(pack))
+    fired = await escalate(workflow, datetime.fromisoformat(sys.argv[2]))
     print(len(fired))
     await close_db()
 

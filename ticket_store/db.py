@@ -15,6 +15,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.api import migrate
+from tortoise.queryset import ValuesListQuery
 
 APP = "peygir"
 log = logging.getLogger(__name__)
@@ -32,6 +33,13 @@ log = logging.getLogger(__name__)
 SQLITE_DEFAULTS = {"synchronous": "NORMAL", "wal_autocheckpoint": "0"}
 SQLITE_SWITCH_INTERVAL = 0.0005  # seconds; see open_db
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints
+
+
+async def column(query: ValuesListQuery[Any]) -> list[Any]:
+    """The values of ``query = Model.filter(...).values_list(field, flat=True)``, one a row.
+    Tortoise types every list query's result as a list of tuples, whatever ``flat`` says;
+    awaited here, the flat list's items are what they are (an id, a day), not tuples."""
+    return await query
 
 
 def with_sqlite_defaults(database_url: str) -> str:

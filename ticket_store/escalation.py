@@ -16,11 +16,9 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from messages import texts
-from messages.persian import citizen_facing, to_persian_digits
-from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
+from ticket_store.voice import Line
 from ticket_store.workflow import SYSTEM_ACTOR, Workflow
 
 log = logging.getLogger(__name__)
@@ -28,7 +26,6 @@ log = logging.getLogger(__name__)
 # Unanswered means no first answer yet and still waiting in a queue.
 WAITING = (TicketStatus.NEW.value, TicketStatus.ASSIGNED.value)
 CHUNK = 5000  # rows per statement when thousands come due at once
-DIGEST_CODES = 30  # tracking codes listed in one alert; the count says the rest
 
 
 @dataclass(frozen=True)
@@ -88,27 +85,21 @@ async def _claim(connection: object, level: int, recipient: str, cutoff: datetim
 async def _record(workflow: Workflow, tickets: list[Ticket], recipient: str, hours: float,
                   now: datetime) -> None:
     """The timeline line on each ticket and one digest per person alerted."""
-    label = texts.RECIPIENT_LABELS.get(recipient, recipient)
-    hours_text = to_persian_digits(f"{hours:g}")
     by_person: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     events = []
     for ticket in tickets:
         unit = workflow.city.unit_by_code.get(ticket.unit_code or "")
         contact = getattr(unit, recipient, None) if unit else None
-        name = contact.name if contact else texts.CENTRE_QUEUE
+        name = contact.name if contact else None  # None: the centre's own queue
         events.append(TicketEvent(ticket_id=ticket.id, actor=SYSTEM_ACTOR, at=now,
-                                  note=texts.ESCALATED_NOTE.format(
-                                      recipient=label, name=name, hours=hours_text)))
+                                  note=workflow.voice.line(Line.ESCALATED, recipient=recipient,
+                                                           name=name, hours=hours)))
         if contact and contact.channel and contact.chat_id:
             by_person[(contact.channel, contact.chat_id, contact.name)].append(
                 ticket.tracking_code)
     await TicketEvent.bulk_create(events, batch_size=1000)
     for (channel, chat_id, name), codes in by_person.items():
-        listed = "\n".join(f"• {code}" for code in codes[:DIGEST_CODES])
-        if len(codes) > DIGEST_CODES:
-            listed += "\n…"
-        await store.enqueue(channel, chat_id, citizen_facing(Reply(texts.ESCALATION_DIGEST.format(
-            name=name, count=len(codes), hours=hours_text, codes=listed))))
+        await workflow.voice.escalation_digest(channel, chat_id, name, codes, hours)
 
 
 async def auto_close(workflow: Workflow, now: datetime, batch: int = 500) -> int:
@@ -120,7 +111,7 @@ async def auto_close(workflow: Workflow, now: datetime, batch: int = 500) -> int
     for ticket in tickets:
         try:
             await workflow.change_status(ticket, TicketStatus.CLOSED, SYSTEM_ACTOR,
-                                         texts.AUTO_CLOSED_NOTE, now)
+                                         workflow.voice.line(Line.AUTO_CLOSED), now)
             closed += 1
         except Exception as exc:  # the citizen answered at the same moment: theirs stands
             log.info("auto-close of %s skipped: %s", ticket.tracking_code, exc)

@@ -14,6 +14,7 @@ from itertools import islice
 
 from tortoise.transactions import in_transaction
 
+from ticket_store.db import column
 from ticket_store.models import ExampleKind, ExampleSource, LabelledExample
 
 MAX_TEXT = 4000  # characters: the longest report a citizen can send
@@ -96,8 +97,8 @@ async def add_examples(rows: Iterable[NewExample], *, normalise: Callable[[str],
             model.digest = digest(normalise(row.text), model.kind, model.key)
             fresh.setdefault(model.digest, model)
         async with in_transaction():
-            known = set(await LabelledExample.filter(digest__in=list(fresh))
-                        .values_list("digest", flat=True))
+            known = set(await column(LabelledExample.filter(digest__in=list(fresh))
+                                     .values_list("digest", flat=True)))
             new = [model for key, model in fresh.items() if key not in known]
             # A concurrent import may have written some meanwhile: skip those, not fail.
             await LabelledExample.bulk_create(new, ignore_conflicts=True)
@@ -115,7 +116,7 @@ async def record_label(text: str, kind: str, key: str, source: ExampleSource, *,
     citizen it came from lets retention remove it with their words. True when new."""
     row = _checked(NewExample(text=text[:MAX_TEXT], kind=kind, key=key, source=source))
     row.digest = digest(normalised, row.kind, row.key)
-    row.ticket_id, row.citizen_id = ticket_id, citizen_id  # type: ignore[attr-defined]
+    row.ticket_id, row.citizen_id = ticket_id, citizen_id
     if await LabelledExample.filter(digest=row.digest).exists():
         return False
     await LabelledExample.bulk_create([row], ignore_conflicts=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -167,6 +168,8 @@ class Attachment(Model):
     ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
         "peygir.Ticket", related_name="attachments", null=True, on_delete=fields.CASCADE
     )
+    # Tortoise sets the key's column on each instance; declared so the type checker knows it.
+    ticket_id: int | None
     channel = fields.CharField(max_length=32)
     chat_id = fields.CharField(max_length=128)
     kind = fields.CharField(max_length=16)  # voice, audio, photo, video, video_note, document
@@ -201,7 +204,7 @@ class OutboxMessage(Model):
     id = fields.IntField(primary_key=True)
     channel = fields.CharField(max_length=32)
     chat_id = fields.CharField(max_length=128)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()  # Reply.to_payload()
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
     # Set just before a sender hands the message to the messenger; a message claimed but not
@@ -223,7 +226,7 @@ class ChatState(Model):
     id = fields.IntField(primary_key=True)
     channel = fields.CharField(max_length=32)
     chat_id = fields.CharField(max_length=128)
-    state = fields.JSONField(default=dict)
+    state: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

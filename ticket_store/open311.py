@@ -19,9 +19,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from messages import texts
 from messages.types import Location
 from ticket_store import store
+from ticket_store.db import column
 from ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
 from ticket_store.workflow import OPEN_STATES, Filed, Workflow
 
@@ -112,10 +112,6 @@ class Found:
 _COLUMNS = ("id", "tracking_code", "service_code", "latitude", "longitude", "district",
             "status", "urgent", "answer_due", "created_at", "updated_at", "unit_code",
             "duplicate_of_id")
-# A published reply is kept on the timeline as STAFF_REPLY_NOTE; the public reads the text.
-_REPLY_PREFIX = texts.STAFF_REPLY_NOTE.partition("{text}")[0]
-
-
 def requests_query(query: RequestQuery) -> Any:
     """The tickets' query, newest first, as plain rows (a page is up to 1000 tickets); the
     date window and status are served by the (created_at) and (status, created_at) indexes."""
@@ -144,9 +140,9 @@ async def find_request(tracking_code: str) -> Found | None:
 
 
 async def tracking_code_for_token(token: str) -> str | None:
-    rows = await Open311Request.filter(token=token).values_list("ticket__tracking_code",
-                                                                flat=True)
-    return rows[0] if rows else None
+    rows = await column(Open311Request.filter(token=token).values_list(
+        "ticket__tracking_code", flat=True))
+    return str(rows[0]) if rows else None
 
 
 async def _with_extras(rows: list[dict[str, Any]]) -> list[Found]:
@@ -168,7 +164,7 @@ async def _public_notes(ids: list[int]) -> dict[int, str]:
     events = (TicketEvent.filter(ticket_id__in=ids, public=True).exclude(note="")
               .order_by("ticket_id", "at", "id").values_list("ticket_id", "note"))
     for ticket_id, note in await events:
-        notes[ticket_id] = note.removeprefix(_REPLY_PREFIX)  # by time: the last one stays
+        notes[ticket_id] = note  # by time: the last one stays
     return notes
 
 

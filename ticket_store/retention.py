@@ -37,6 +37,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from ticket_store import store
+from ticket_store.db import column
 from ticket_store.models import (
     Attachment,
     ChatState,
@@ -173,8 +174,8 @@ async def preview(now: datetime, policy: Policy, sample: int = 10) -> Summary:
     files = Attachment.filter(evidence=False, path__isnull=False).filter(
         Q(ticket__anonymised_at__isnull=False) | Q(ticket_id__in=Subquery(
             Ticket.filter(due).values("id"))))
-    codes = await window.order_by("closed_at", "id").limit(sample).values_list(
-        "tracking_code", flat=True)
+    codes = await column(window.order_by("closed_at", "id").limit(sample).values_list(
+        "tracking_code", flat=True))
     return Summary(
         tickets=await window.count(), requested=await requested.count(),
         citizens_removed=await left.filter(standing=Standing.NONE).count(),
@@ -213,7 +214,8 @@ async def _anonymise_next(due: QuerySet[Ticket], kind: str, now: datetime, polic
         if forget_contact:
             for citizen_id in {row[1] for row in rows}:
                 await forget_contact_unless_needed(citizen_id)
-    return replace(released, **{kind: len(rows)}), len(rows) == policy.batch
+    counted: dict[str, Any] = {kind: len(rows)}  # kind names one of Summary's counts
+    return replace(released, **counted), len(rows) == policy.batch
 
 
 async def anonymise(ids: list[int], now: datetime, decimals: int = 3) -> Summary:
@@ -224,9 +226,10 @@ async def anonymise(ids: list[int], now: datetime, decimals: int = 3) -> Summary
     anonymous = await _anonymous_citizen()
     owners: set[int] = set()
     for part in _chunks(ids):
-        owners.update(await Ticket.filter(id__in=part).values_list("citizen_id", flat=True))
-        files = await Attachment.filter(ticket_id__in=part, evidence=False).values_list(
-            "id", flat=True)
+        owners.update(await column(Ticket.filter(id__in=part).values_list("citizen_id",
+                                                                          flat=True)))
+        files = await column(Attachment.filter(ticket_id__in=part, evidence=False).values_list(
+            "id", flat=True))
         await _scrub_files(list(files))
         await TicketEvent.filter(ticket_id__in=part, actor=store.CITIZEN_ACTOR).update(note="")
         # An operator's correction of these tickets' subjects is labelled with their words.
@@ -246,10 +249,10 @@ async def anonymise(ids: list[int], now: datetime, decimals: int = 3) -> Summary
 async def _release(left: QuerySet[Citizen]) -> Summary:
     """Citizens no ticket needs: deleted; those staff flagged (volunteer, trusted reporter)
     keep the flag, not the phone or name."""
-    plain = await left.filter(standing=Standing.NONE).values_list("id", flat=True)
+    plain = await column(left.filter(standing=Standing.NONE).values_list("id", flat=True))
     removed = await Citizen.filter(id__in=list(plain)).delete()
-    flagged = await left.exclude(standing=Standing.NONE).filter(
-        Q(phone__isnull=False) | Q(display_name__isnull=False)).values_list("id", flat=True)
+    flagged = await column(left.exclude(standing=Standing.NONE).filter(
+        Q(phone__isnull=False) | Q(display_name__isnull=False)).values_list("id", flat=True))
     scrubbed = await Citizen.filter(id__in=list(flagged)).update(phone=None, display_name=None)
     return Summary(citizens_removed=removed, citizens_scrubbed=scrubbed)
 
@@ -315,7 +318,7 @@ async def _unlink_unused(paths: set[str], media_dir: Path | None) -> None:
 
 async def _drop_orphans(cut: datetime, batch: int) -> tuple[Summary, bool]:
     async with in_transaction():
-        ids = await _orphans(cut).limit(batch).values_list("id", flat=True)
+        ids = await column(_orphans(cut).limit(batch).values_list("id", flat=True))
         done = await _release(Citizen.filter(id__in=list(ids)))
     # A flagged citizen already scrubbed stays an orphan: count the batch, not what changed.
     return done, len(ids) == batch and done.total > 0
@@ -323,7 +326,8 @@ async def _drop_orphans(cut: datetime, batch: int) -> tuple[Summary, bool]:
 
 async def _drop_states(cut: datetime, batch: int) -> tuple[Summary, bool]:
     """Chat states nobody has written to within the window."""
-    ids = await ChatState.filter(updated_at__lt=cut).limit(batch).values_list("id", flat=True)
+    ids = await column(ChatState.filter(updated_at__lt=cut).limit(batch).values_list(
+        "id", flat=True))
     deleted = await ChatState.filter(id__in=list(ids)).delete()
     return Summary(chat_states=deleted), len(ids) == batch
 
@@ -332,7 +336,7 @@ async def _drop_oldest(model: Any, stamp: str, cut: datetime, batch: int
                        ) -> tuple[Summary, bool]:
     """Rows older than the window, read from the front of the id order (ids grow with time,
     so no index on the time is needed and a pass costs what it deletes)."""
-    ids = await model.all().order_by("id").limit(batch).values_list("id", flat=True)
+    ids = await column(model.all().order_by("id").limit(batch).values_list("id", flat=True))
     deleted = await model.filter(id__in=list(ids), **{f"{stamp}__lt": cut}).delete()
     kind = "outbox" if model is OutboxMessage else "dedup_keys"
     return Summary(**{kind: deleted}), deleted == batch
@@ -362,8 +366,8 @@ async def erase_citizen(channel: str, user_id: str, chat_id: str, now: datetime,
     if citizen is None:
         return Erasure(0, 0, False, False)
     await LabelledExample.filter(citizen_id=citizen.id).delete()  # the subjects they picked
-    closed = await Ticket.filter(citizen_id=citizen.id, status__in=TERMINAL,
-                                 anonymised_at=None).values_list("id", flat=True)
+    closed = await column(Ticket.filter(citizen_id=citizen.id, status__in=TERMINAL,
+                                        anonymised_at=None).values_list("id", flat=True))
     await anonymise(list(closed), now, decimals)
     still_open = await Ticket.filter(citizen_id=citizen.id).exclude(status__in=TERMINAL)
     await _mark_for_erasure(still_open, open_note, now)
@@ -385,8 +389,9 @@ async def forget_contact_unless_needed(citizen_id: int) -> bool:
 
 
 async def _mark_for_erasure(tickets: list[Ticket], note: str, now: datetime) -> None:
-    marked = set(await TicketEvent.filter(ticket_id__in=[t.id for t in tickets],
-                                          actor=ERASE_ACTOR).values_list("ticket_id", flat=True))
+    marked = set(await column(TicketEvent.filter(ticket_id__in=[t.id for t in tickets],
+                                                 actor=ERASE_ACTOR).values_list("ticket_id",
+                                                                                flat=True)))
     await TicketEvent.bulk_create([TicketEvent(ticket_id=t.id, actor=ERASE_ACTOR, at=now,
                                                note=note)
                                    for t in tickets if t.id not in marked])
@@ -397,8 +402,9 @@ async def _scrub_chat(channel: str, chat_id: str) -> None:
     the copies of messages already delivered to it."""
     busy = TranscriptionJob.filter(channel=channel, chat_id=chat_id,
                                    status__in=(JobStatus.PENDING, JobStatus.RUNNING))
-    loose = await Attachment.filter(channel=channel, chat_id=chat_id, ticket_id=None).exclude(
-        id__in=Subquery(busy.values("attachment_id"))).values_list("id", flat=True)
+    loose = await column(Attachment.filter(channel=channel, chat_id=chat_id, ticket_id=None
+                                           ).exclude(id__in=Subquery(busy.values("attachment_id"))
+                                                     ).values_list("id", flat=True))
     await _scrub_files(list(loose))
     await OutboxMessage.filter(Q(sent_at__isnull=False) | Q(failed_at__isnull=False),
                                channel=channel, chat_id=chat_id).delete()

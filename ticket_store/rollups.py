@@ -35,6 +35,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from ticket_store.db import column
 from ticket_store.models import (
     ANSWER_BUCKETS_MIN,
     OPEN_STATUSES,
@@ -199,8 +200,8 @@ async def _lock(conn: Any) -> None:
 
 
 async def _first_day() -> int | None:
-    first = await Ticket.all().order_by("created_at").limit(1).values_list(
-        "created_at", flat=True)
+    first = await column(Ticket.all().order_by("created_at").limit(1).values_list(
+        "created_at", flat=True))
     return day_of(first[0]) if first else None
 
 
@@ -217,7 +218,8 @@ async def refresh(now: datetime, max_passes: int = 50) -> Refresh:
                 "SELECT id, day FROM panel_rollup_change WHERE day < "
                 + placeholders(conn, 1)[0], [today])
             first = await _first_day()
-            done = set(await PanelRollupDay.filter(day__lt=today).values_list("day", flat=True))
+            done = set(await column(PanelRollupDay.filter(day__lt=today).values_list(
+                "day", flat=True)))
             todo = {int(m["day"]) for m in marks}
             if first is not None:
                 todo |= set(range(first, today)) - done
@@ -280,10 +282,11 @@ async def read(start: datetime, end: datetime, now: datetime,
     last_full = min(day_of(now), day_of(end))  # whole days end by then, and before today
     rolled: list[int] = []
     if first_full < last_full:
-        done = await PanelRollupDay.filter(day__gte=first_full, day__lt=last_full
-                                           ).values_list("day", flat=True)
-        stale = set(await PanelRollupChange.filter(day__gte=first_full, day__lt=last_full
-                                                   ).distinct().values_list("day", flat=True))
+        done = await column(PanelRollupDay.filter(day__gte=first_full, day__lt=last_full
+                                                  ).values_list("day", flat=True))
+        stale = set(await column(PanelRollupChange.filter(day__gte=first_full, day__lt=last_full
+                                                          ).distinct().values_list("day",
+                                                                                   flat=True)))
         rolled = sorted(set(done) - stale)
     city = Acc()
     groups: dict[str, dict[str, Acc]] = {"u": {}, "d": {}, "s": {}}

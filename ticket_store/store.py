@@ -12,7 +12,6 @@ from typing import Any
 
 from tortoise import connections
 
-from messages.persian import CHANNEL_LABELS
 from messages.types import Attachment as AttachmentIn
 from messages.types import Location, Reply
 from ticket_store.deadlines import Deadlines
@@ -94,7 +93,10 @@ class NewTicket:
 async def file_ticket(
     citizen: Citizen, channel: str, chat_id: str, draft: NewTicket, now: datetime,
     deadlines: Deadlines, priority: int = 0, district: str | None = None,
+    note: str = "",
 ) -> Ticket:
+    """A new ticket and its first timeline line (``note``: where it came from, worded by the
+    workflow's voice)."""
     onsite_due, answer_due = deadlines.due(draft.urgent, now)
     for _ in range(20):
         code = new_tracking_code()
@@ -122,7 +124,7 @@ async def file_ticket(
     )
     await TicketEvent.create(
         ticket=ticket, actor=CITIZEN_ACTOR, to_status=TicketStatus.NEW.value, at=now,
-        note=f"ثبت از {CHANNEL_LABELS.get(channel, channel)}",
+        note=note,
     )
     return ticket
 

@@ -19,16 +19,15 @@ import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from config.clock import utcnow
 from config.pack import Pack
-from messages import texts
-from messages.persian import STATUS_LABELS, citizen_facing, jalali
-from messages.types import PLAIN_TEXT_CHANNELS, Button, Location, Reply
+from messages.types import Location
 from ticket_store import examples, rollups, store
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
@@ -43,6 +42,7 @@ from ticket_store.models import (
     TicketStatus,
 )
 from ticket_store.scores import UnitScore, unit_scores
+from ticket_store.voice import Answer, Line, Voice
 
 S = TicketStatus
 # Where each state may go. ``resolved`` waits for the citizen: accepted it becomes
@@ -65,7 +65,6 @@ NEEDS_NOTE = {S.REJECTED: "a reason", S.REFERRED: "the outside body it went to",
               S.REOPENED: "what needs correcting"}
 DUPLICATE_RADIUS_M = 50.0
 SYSTEM_ACTOR = "system"
-NO_CHAT_CHANNELS = frozenset({"open311"})  # tickets filed by an app: nobody to message
 
 
 class WorkflowError(ValueError):
@@ -82,9 +81,6 @@ class Filed:
     duplicate: bool  # True: it repeats an open ticket nearby and is linked to it
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def distance_m(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
     """Great-circle distance in metres (haversine; plenty for 50 m within a city)."""
@@ -95,9 +91,10 @@ def distance_m(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
 
 
 class Workflow:
-    def __init__(self, pack: Pack, clock: Callable[[], datetime] = _utcnow,
+    def __init__(self, pack: Pack, *, voice: Voice, clock: Callable[[], datetime] = utcnow,
                  timezone: str = "Asia/Tehran") -> None:
         self.pack = pack
+        self.voice = voice  # the words for what happens, composed above the store
         self.city = pack.city
         self.rules = pack.city.rules
         self.deadlines = Deadlines.from_rules(self.rules)
@@ -127,6 +124,7 @@ class Workflow:
                 unit = self.city.unit_for(draft.service_code, service.group if service else "",
                                           district)
             ticket = await store.file_ticket(citizen, channel, chat_id, draft, now=now,
+                                             note=self.voice.line(Line.FILED, channel=channel),
                                              deadlines=self.deadlines, priority=priority,
                                              district=district)
             await store.attach_to_ticket(ticket, attachment_ids or [])
@@ -135,7 +133,7 @@ class Workflow:
                 return Filed(ticket, duplicate=True)
             if unit is not None:  # routing is a change: _set marks the day's roll-up stale
                 await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
-                                texts.ROUTED_NOTE.format(unit=unit.name), now,
+                                self.voice.line(Line.ROUTED, unit=unit.name), now,
                                 extra={"unit_code": unit.code}, notify=False)
             else:
                 await rollups.mark(ticket.created_at)  # a new ticket: its day is stale
@@ -154,6 +152,8 @@ class Workflow:
         ).limit(50)
         best = None
         for row in rows:
+            if row.latitude is None or row.longitude is None:  # the range filter rules it out
+                continue
             gap = distance_m(where.lat, where.lon, row.latitude, row.longitude)
             if gap <= DUPLICATE_RADIUS_M and (best is None or gap < best[0]):
                 best = (gap, row)
@@ -173,7 +173,7 @@ class Workflow:
         moved = status != S.NEW
         # The note names no code: this citizen reads their own timeline.
         await TicketEvent.create(ticket=ticket, actor=SYSTEM_ACTOR, at=now,
-                                 note=texts.LINKED_NOTE, from_status=S.NEW.value if moved
+                                 note=self.voice.line(Line.LINKED), from_status=S.NEW.value if moved
                                  else None, to_status=status.value if moved else None)
         await rollups.mark(ticket.created_at)
 
@@ -194,8 +194,8 @@ class Workflow:
         if unit is None:
             raise WorkflowError(f"unknown unit {unit_code!r}")
         now = now or self.clock()
-        note = (note.strip() + " — " if note.strip() else "") + texts.ROUTED_NOTE.format(
-            unit=unit.name)
+        note = (note.strip() + " — " if note.strip() else "") + self.voice.line(
+            Line.ROUTED, unit=unit.name)
         current = TicketStatus(ticket.status)
         stay = current in (S.ASSIGNED, S.IN_PROGRESS)  # a reassignment: same state, new unit
         async with in_transaction():
@@ -264,9 +264,9 @@ class Workflow:
         it on their own code, with the note only if staff published it."""
         for linked in await Ticket.filter(duplicate_of_id=original.id, status=was):
             try:
-                await self._set(linked, to_status, SYSTEM_ACTOR, public_note or texts.LINKED_NOTE,
-                                now, extra=extra, notify=False, stay=stay,
-                                public=bool(public_note))
+                note = public_note or self.voice.line(Line.LINKED)
+                await self._set(linked, to_status, SYSTEM_ACTOR, note, now, extra=extra,
+                                notify=False, stay=stay, public=bool(public_note))
             except IllegalTransition:  # its citizen or staff moved it meanwhile: it leads now
                 continue
             if notify and not stay:
@@ -275,39 +275,10 @@ class Workflow:
     # -- what the citizen is told ------------------------------------------------------------
     async def _notify_status(self, ticket: Ticket, status: TicketStatus, note: str,
                              now: datetime) -> None:
-        lines = [texts.STATUS_CHANGED.format(
-            code=ticket.tracking_code, service=self._service_name(ticket),
-            status=STATUS_LABELS.get(status.value, status.value), when=jalali(now, self.timezone),
-        )]
-        if note:
-            lines.append(texts.STATUS_NOTE.format(note=note))
-        buttons: tuple[tuple[Button, ...], ...] = ()
-        photos: tuple[str, ...] = ()
-        if status == S.RESOLVED:
-            photos = tuple(await self.evidence_paths(ticket))
-            lines.append(texts.RESOLVED_ASK)
-            buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
-                       (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
-        await self.tell(ticket, Reply("\n".join(lines), buttons, photos=photos))
+        evidence = await self.evidence_paths(ticket) if status == S.RESOLVED else []
+        await self.voice.status_changed(ticket, status.value, note, now, evidence)
         if status == S.CLOSED and ticket.rating is None:
-            await self.tell(ticket, self.survey(ticket))
-
-    def survey(self, ticket: Ticket) -> Reply:
-        # 1 to 5 in order: on a channel without buttons the digit typed is the rating given.
-        stars = tuple(Button(str(n), f"rate:{ticket.tracking_code}:{n}") for n in range(1, 6))
-        return Reply(texts.SURVEY.format(code=ticket.tracking_code), (stars,))
-
-    async def tell(self, ticket: Ticket, reply: Reply) -> None:
-        """Queue a message to the chat that filed the ticket, and to no other chat."""
-        if ticket.channel in NO_CHAT_CHANNELS:
-            return
-        reply = citizen_facing(reply)
-        await store.enqueue(ticket.channel, ticket.chat_id, reply)
-        if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
-            # No buttons there: the citizen answers the numbered choices with a digit.
-            state = await store.load_state(ticket.channel, ticket.chat_id)
-            state["choices"] = [b.data for row in reply.buttons for b in row]
-            await store.save_state(ticket.channel, ticket.chat_id, state)
+            await self.voice.survey(ticket)
 
     async def reply_to_citizen(self, ticket: Ticket, actor: str, text: str,
                                now: datetime | None = None, *,
@@ -326,9 +297,8 @@ class Workflow:
                                                          escalation_level=ESCALATION_DONE)
                 await rollups.mark(ticket.created_at)
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now, public=public,
-                                             note=texts.STAFF_REPLY_NOTE.format(text=text))
-            await self.tell(ticket, Reply(texts.STAFF_REPLY.format(
-                code=ticket.tracking_code, text=text)))
+                                             note=self.voice.line(Line.STAFF_REPLY, text=text))
+            await self.voice.staff_reply(ticket, text)
         return event
 
     async def change_service(self, ticket: Ticket, service_code: str, actor: str,
@@ -344,8 +314,8 @@ class Workflow:
         if old == service_code:
             raise WorkflowError(f"ticket {ticket.tracking_code} already has service {old}")
         now = now or self.clock()
-        line = texts.SERVICE_CHANGED_NOTE.format(old=self._service_name(ticket),
-                                                 new=service.service_name)
+        line = self.voice.line(Line.SERVICE_CHANGED, old=self._service_name(ticket),
+                               new=service.service_name)
         async with in_transaction():
             # Compare-and-set, as for a status: two operators correcting at once, one wins.
             moved = await Ticket.filter(id=ticket.id, service_code=old).update(
@@ -364,8 +334,7 @@ class Workflow:
                 await examples.record_label(ticket.description, "service", service_code,
                                             ExampleSource.OPERATOR,
                                             normalised=ticket.description, ticket_id=ticket.id)
-            await self.tell(ticket, Reply(texts.SERVICE_CHANGED.format(
-                code=ticket.tracking_code, service=service.service_name)))
+            await self.voice.service_changed(ticket, service_code)
         return event
 
     def _service_name(self, ticket: Ticket) -> str:
@@ -397,7 +366,7 @@ class Workflow:
                 file_ref=filename[:512] or stored.name, mime="image/jpeg",
                 size=stored.stat().st_size, path=str(stored), sha256=stored.stem, evidence=True)
             await TicketEvent.create(ticket=ticket, actor=actor, at=now,
-                                     note=texts.EVIDENCE_NOTE)
+                                     note=self.voice.line(Line.EVIDENCE))
         return attachment
 
     async def evidence_paths(self, ticket: Ticket) -> list[str]:
@@ -417,12 +386,8 @@ class Workflow:
             await Ticket.filter(id=ticket.id).update(consent_requested_at=now)
             ticket.consent_requested_at = now
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now,
-                                             note=texts.CONSENT_REQUESTED_NOTE)
-            await self.tell(ticket, Reply(
-                texts.CONSENT_ASK.format(code=ticket.tracking_code),
-                ((Button(texts.CONSENT_YES, f"consent:{ticket.tracking_code}:yes"),
-                  Button(texts.CONSENT_NO, f"consent:{ticket.tracking_code}:no")),),
-            ))
+                                             note=self.voice.line(Line.CONSENT_REQUESTED))
+            await self.voice.consent_asked(ticket)
         return event
 
     async def visible_contact(self, ticket: Ticket) -> dict[str, str | None] | None:
@@ -434,49 +399,49 @@ class Workflow:
 
     # -- the citizen's side ------------------------------------------------------------------
     async def citizen_answer(self, ticket: Ticket, action: str, arg: str,
-                             now: datetime | None = None) -> list[Reply]:
+                             now: datetime | None = None) -> Answer:
         """A button the citizen pressed on a notification: accept, contest, rate, consent.
 
-        The caller has checked the ticket belongs to this chat. Returns direct replies."""
+        The caller has checked the ticket belongs to this chat, and words the answer."""
         now = now or self.clock()
         status = TicketStatus(ticket.status)
         if action == "accept":
             if status != S.RESOLVED:
-                return [Reply(texts.ALREADY_DONE)]
+                return Answer.ALREADY_DONE
             async with in_transaction():
-                await self._set(ticket, S.CLOSED, store.CITIZEN_ACTOR, texts.ACCEPTED_NOTE,
-                                now)
-            return []
+                await self._set(ticket, S.CLOSED, store.CITIZEN_ACTOR,
+                                self.voice.line(Line.ACCEPTED), now)
+            return Answer.ACCEPTED
         if action == "contest":
             if status != S.RESOLVED:
-                return [Reply(texts.ALREADY_DONE)]
-            return [Reply(texts.ASK_CORRECTION)]  # the dialogue keeps the next text as the note
+                return Answer.ALREADY_DONE
+            return Answer.ASK_CORRECTION  # the dialogue keeps the next text as the note
         if action == "rate":
             stars = int(arg) if arg.isdigit() else 0
             if status != S.CLOSED or not 1 <= stars <= 5:
-                return [Reply(texts.ALREADY_DONE)]
+                return Answer.ALREADY_DONE
             async with in_transaction():
                 rated = await Ticket.filter(id=ticket.id, rating__isnull=True).update(
                     rating=stars, rated_at=now)
                 if not rated:
-                    return [Reply(texts.ALREADY_RATED)]
+                    return Answer.ALREADY_RATED
                 await rollups.mark(ticket.created_at)
                 await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
-                                         note=texts.RATED_NOTE.format(stars=stars))
-            return [Reply(texts.THANKS_FOR_RATING)]
+                                         note=self.voice.line(Line.RATED, stars=stars))
+            return Answer.RATED
         if action == "consent":
             agreed = arg == "yes"
             await Ticket.filter(id=ticket.id).update(contact_consent=agreed)
-            await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
-                                     note=texts.CONSENT_GIVEN_NOTE if agreed
-                                     else texts.CONSENT_REFUSED_NOTE)
+            await TicketEvent.create(
+                ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
+                note=self.voice.line(Line.CONSENT_GIVEN if agreed else Line.CONSENT_REFUSED))
             if not agreed:
-                return [Reply(texts.CONSENT_REFUSED)]
+                return Answer.CONSENT_REFUSED
             citizen = await Citizen.get(id=ticket.citizen_id)  # type: ignore[attr-defined]
             if citizen.phone:
-                return [Reply(texts.CONSENT_GIVEN)]
-            return [Reply(texts.CONSENT_GIVEN_NEED_PHONE, request_contact=True)]
-        return [Reply(texts.ALREADY_DONE)]
+                return Answer.CONSENT_GIVEN
+            return Answer.CONSENT_GIVEN_NEED_PHONE
+        return Answer.ALREADY_DONE
 
     async def contest(self, ticket: Ticket, note: str, now: datetime | None = None) -> None:
         """The citizen says the work is not done: back to the unit, with their words."""

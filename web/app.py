@@ -1,24 +1,20 @@
-"""The web app: the no-token web chat at ``/``, its JSON API, and the staff panel at ``/panel``."""
+"""The web app: health, static files and evidence photos of its own; Open311; the staff panel
+at ``/panel``; and whatever routes each channel serves (the web chat at ``/``, the Eitaa
+mini-app, the Bot API webhook). It knows no channel: it mounts what ``core.channels`` offer."""
 
 from __future__ import annotations
 
 import html
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bots.core import Core
-from messages.types import IncomingMessage, Location, Reply, evidence_url
-from ticket_store import store
 from ticket_store.models import Attachment
 from web import open311
 from web.api_docs import MEDIA_OK, answers
@@ -27,97 +23,14 @@ from web.guards import (
     ForwardedHeaders,
     SecurityHeaders,
     StrictJSONRoute,
-    client_address,
     eitaa_headers,
     install_validation_errors,
-    secure_cookies,
-    strict_json,
 )
 from web.media import hash_of, media_response
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-CHANNEL = "web"
-COOKIE = "peygir_chat"
-MAX_TEXT = 50_000  # characters; more than any honest report, less than a denial of service
-
-
-def _whole_characters(value: str) -> str:
-    """A lone UTF-16 surrogate is no character: no keyboard types one, and neither the
-    database nor a JSON reply can hold one."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("متن نویسهٔ نامعتبر دارد — the text holds an invalid character "
-                         "(a lone surrogate)") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_whole_characters)]
-
-
-class LocationIn(BaseModel):
-    # Finite only: NaN and ±Infinity are no place (and NaN slips past every comparison).
-    # Strict: a number, not "35.7" or true (the document says number; so does the check).
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
-
-
-class ChatIn(BaseModel):
-    # The document says what the check below refuses: one of the three must be there.
-    model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-        for name in ("text", "callback", "location")]})
-
-    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    text: Text | None = Field(default=None, max_length=MAX_TEXT)
-    callback: Text | None = Field(default=None, max_length=128)
-    location: LocationIn | None = None
-
-    @model_validator(mode="after")
-    def _says_something(self) -> ChatIn:
-        if self.text is None and self.callback is None and self.location is None:
-            raise ValueError("پیام خالی است. — the message is empty")
-        return self
-
-    def incoming(self, channel: str, chat: str, origin: str | None = None) -> IncomingMessage:
-        """The message as the dialogue takes it (the web chat's and the Eitaa mini-app's);
-        ``origin`` is the client's address, for the code-guess throttle only."""
-        return IncomingMessage(
-            channel=channel, chat_id=chat, user_id=chat, message_id=self.client_id,
-            dedup_key=f"{channel}:{chat}:{self.client_id}", text=self.text or "",
-            callback_data=self.callback,
-            location=Location(self.location.lat, self.location.lon) if self.location else None,
-            origin=origin,
-        )
-
-
-def for_browser(reply: Reply) -> dict[str, object]:
-    """A reply as a page shows it: evidence photos are files on disk, the page gets their
-    URLs (``/media/<hash>``), never the server's paths."""
-    payload = reply.to_payload()
-    payload["photos"] = [evidence_url("", p) for p in payload["photos"]]
-    return payload
-
-
-class ChatOut(BaseModel):
-    replies: list[dict[str, object]]
-
-
-def chat_id(request: Request, response: Response,
-            peygir_chat: Annotated[str | None, Cookie()] = None) -> str:
-    """The web chat's identity: a random id in an HttpOnly cookie, no account needed;
-    ``Secure`` behind HTTPS, so it never travels in clear."""
-    if peygir_chat and 16 <= len(peygir_chat) <= 64 and peygir_chat.isascii():
-        return peygir_chat
-    new_id = secrets.token_urlsafe(24)
-    response.set_cookie(COOKIE, new_id, httponly=True, samesite="strict",
-                        secure=secure_cookies(request), max_age=60 * 60 * 24 * 180)
-    return new_id
-
-
-ChatId = Annotated[str, Depends(chat_id)]
 
 
 def create_app(core: Core) -> FastAPI:
@@ -133,25 +46,13 @@ def create_app(core: Core) -> FastAPI:
     # No docs at FastAPI's public URLs: off by default, else for staff (_api_docs below).
     app = FastAPI(title="peygir", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.router.route_class = StrictJSONRoute  # this module's and Eitaa's JSON: no NaN
+    app.router.route_class = StrictJSONRoute  # JSON strictly: no NaN
     app.state.core = core
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    templates = Jinja2Templates(directory=HERE / "templates")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def chat_page(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "chat.html", {})
 
     @app.get("/healthz")
     async def health() -> dict[str, object]:
         return {"ok": True, "services": len(core.pack.services), "faqs": len(core.pack.faqs)}
-
-    async def deliver(chat: str) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
-        for row in await store.pending(CHANNEL, chat):
-            if await store.mark_sent(row):
-                out.append(for_browser(Reply.from_payload(row.payload)))
-        return out
 
     @app.get("/media/{name}", response_class=Response,
              responses={**MEDIA_OK, **answers(404)})
@@ -166,36 +67,10 @@ def create_app(core: Core) -> FastAPI:
             raise HTTPException(404)
         return media_response(Path(row.path), row.mime, "private, max-age=86400")
 
-    @app.post("/api/chat/send", responses=answers(400, 413))
-    async def send(body: ChatIn, chat: ChatId, request: Request) -> ChatOut:
-        await core.dialogue.handle(body.incoming(CHANNEL, chat, client_address(request)))
-        return ChatOut(replies=await deliver(chat))
-
-    @app.post("/bot/{channel}/{path}", response_class=Response,
-              responses=answers(400, 401, 404, 413, empty=True))
-    async def bot_webhook(
-        channel: str, path: str, request: Request,
-        x_telegram_bot_api_secret_token: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        """Telegram's and Bale's webhook: refused (401) without the secret, before any work."""
-        messengers = core.messengers
-        if messengers is None or messengers.by_channel(channel) is None:
-            return Response(status_code=404)
-        if not messengers.authorised(channel, path, x_telegram_bot_api_secret_token):
-            return Response(status_code=401)
-        try:  # strict (no NaN); a lone surrogate in a text becomes '?' (Telegram retries a 400)
-            body = strict_json(await request.body(), mend_text=True)
-        except ValueError:
-            return Response(status_code=400)
-        return Response(status_code=await messengers.handle_webhook(channel, body))
-
-    @app.get("/api/chat/poll")
-    async def poll(chat: ChatId) -> ChatOut:
-        return ChatOut(replies=await deliver(chat))
-
-    from web.eitaa import add_eitaa_routes  # here: it imports ChatIn from this module
-
-    add_eitaa_routes(app, core, templates)
+    for channel in core.channels:  # the web chat first: its page is "/"
+        routes = channel.routes()
+        if routes is not None:
+            app.include_router(routes)
     open311.install(app)
     install_validation_errors(app)  # after Open311's, which keeps its own paths
     if core.settings.api_docs:

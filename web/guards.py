@@ -15,24 +15,29 @@ validation errors that never echo the input back.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
-import json
-import math
 import re
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.dialogue import MAX_DOWNLOAD
+
+# Shared with the channels' routes, which import nothing of web/; re-exported for the app's.
+from channels.http import StrictJSONRequest as StrictJSONRequest
+from channels.http import StrictJSONRoute as StrictJSONRoute
+from channels.http import client_address as client_address
+from channels.http import secure_cookies as secure_cookies
+from channels.http import strict_json as strict_json
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -109,20 +114,6 @@ class ForwardedHeaders:
                 scope["scheme"] = "wss" if secure else "ws"
             else:
                 scope["scheme"] = proto
-
-
-def client_address(request: Request) -> str | None:
-    """The client's address as the throttles key it (after :class:`ForwardedHeaders`)."""
-    return request.client.host if request.client else None
-
-
-def secure_cookies(request: Request) -> bool:
-    """Whether cookies get ``Secure``: the request came over TLS (directly or through a
-    trusted proxy), unless ``PEYGIR_PANEL_SECURE_COOKIES`` forces it either way."""
-    forced = getattr(request.app.state, "panel_secure_cookies", None)
-    if forced is not None:
-        return bool(forced)
-    return request.url.scheme == "https"
 
 
 # -- how large a body may be -------------------------------------------------------------------
@@ -292,51 +283,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-# -- strict JSON and validation errors ---------------------------------------------------------
-def _no_constants(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):  # 1e999: a number in JSON, infinity in Python
-        raise json.JSONDecodeError("number out of range", text, 0)
-    return number
-
-
-def strict_json(body: bytes | str, mend_text: bool = False) -> Any:
-    """JSON as RFC 8259 has it: Python's own decoder also takes NaN and ±Infinity. With
-    ``mend_text``, a lone surrogate (``"\\ud800"``: valid JSON, no character) becomes '?',
-    since no database or reply can hold it."""
-    value = json.loads(body, parse_constant=_no_constants, parse_float=_finite)
-    if mend_text:
-        text = json.dumps(value, ensure_ascii=False)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            value = json.loads(text.encode("utf-8", "replace"))
-    return value
-
-
-class StrictJSONRequest(Request):
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = strict_json(await self.body())
-        return self._json
-
-
-class StrictJSONRoute(APIRoute):
-    """A route whose JSON body is decoded strictly; a NaN is a 422 like any bad JSON."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def strict(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive))
-
-        return strict
-
-
+# -- validation errors (strict JSON itself is channels.http's) ---------------------------------
 def _printable(value: object) -> str | int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -361,7 +308,9 @@ def install_validation_errors(app: FastAPI, keep: str = "/open311/") -> None:
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if previous is not None and request.url.path.startswith(keep):
-            return await previous(request, exc)
+            # Starlette allows plain-function handlers as well as coroutines.
+            answer = previous(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         detail = [{"type": _printable(e.get("type", "")),
                    "loc": [_printable(part) for part in e.get("loc", ())],
                    "msg": _printable(_message(e))} for e in exc.errors()]

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bots.core import Core
 from config.pack import Service
+from messages import texts
 from messages.persian import to_persian_digits
 from messages.types import evidence_url
 from ticket_store import open311 as tickets
@@ -51,7 +52,16 @@ class Open311Error(Exception):
 
 # -- dependencies ---------------------------------------------------------------------------
 def get_core(request: Request) -> Core:
-    return request.app.state.core  # type: ignore[no-any-return]
+    core: Core = request.app.state.core  # app.state is untyped: say what was put there
+    return core
+
+
+# A published reply is kept on the timeline as STAFF_REPLY_NOTE; the public reads the text.
+_REPLY_PREFIX = texts.STAFF_REPLY_NOTE.partition("{text}")[0]
+
+
+def public_note(note: str | None) -> str | None:
+    return note.removeprefix(_REPLY_PREFIX) if note is not None else None
 
 
 def response_format(
@@ -148,7 +158,7 @@ def request_view(found: tickets.Found, core: Core) -> dict[str, Any]:
     return {
         "service_request_id": row["tracking_code"],
         "status": tickets.open311_status(row["status"]),
-        "status_notes": found.note,
+        "status_notes": public_note(found.note),
         "service_name": service.service_name if service else None,
         "service_code": row["service_code"],
         "description": None,  # the citizen's words, whichever way they came

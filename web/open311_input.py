@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from config.pack import Pack
 from messages.types import Location
 from nlu.normalize import ascii_digits
+from ticket_store.models import TicketStatus
 from ticket_store.open311 import BY_OPEN311_STATUS, MAX_RESULTS, RequestQuery
 
 WINDOW = timedelta(days=90)  # the spec's default and widest date window
@@ -167,7 +168,7 @@ def parse_filters(raw: Mapping[str, str], pack: Pack, now: datetime) -> RequestQ
     for code in codes:
         if code not in pack.service_by_code:
             problems.append(f"service_code: unknown service '{code}'")
-    statuses = []
+    statuses: list[TicketStatus] = []
     for status in _listed(fields.get("status")):
         if status not in BY_OPEN311_STATUS:
             problems.append("status: must be open, closed, or both (comma-delimited)")

@@ -1,4 +1,4 @@
-"""Eitaa: the mini-app's ``initData`` check, and the sending API for notifications.
+"""Eitaa: the mini-app's ``initData`` check (the sending API is :mod:`channels.eitaa.sender`).
 
 Eitaa's bot API sends but does not receive, so citizens talk to peygir in a mini-app (a web
 page that Eitaa opens, served by ``peygir serve``). The page hands the server the
@@ -22,14 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
-
-from bots.outbox import RetryLater, Undeliverable
-from messages.types import Reply
-
 CHANNEL = "eitaa"
 MAX_INIT_DATA = 4096  # characters; a real initData is a few hundred
-MAX_TEXT = 4096
 
 
 class InitDataError(ValueError):
@@ -80,40 +74,3 @@ def verify_init_data(init_data: str, token: str, max_age: int, now: float | None
         raise InitDataError("no user in initData") from exc
     return EitaaUser(user_id, str(user.get("first_name") or ""), str(user.get("username") or ""),
                      auth_date)
-
-
-class EitaaSender:
-    """Sends a reply as a text message through Eitaa's sending API (eitaayar).
-
-    ``POST {api}/{token}/sendMessage`` with ``chat_id`` and ``text`` as a form; the answer is
-    JSON with ``ok`` (as reported by public client libraries: Eitaa's own documents for this
-    API were not at hand). Buttons become numbered lines, since the message is only a notice:
-    the conversation itself continues in the mini-app; evidence photos become links under the
-    public address (``PEYGIR_PUBLIC_URL``), and the mini-app shows them as photos.
-    """
-
-    def __init__(self, token: str, api: str, client: httpx.AsyncClient | None = None,
-                 public_url: str = "") -> None:
-        self.url = f"{api.rstrip('/')}/{token}/sendMessage"
-        self.client = client or httpx.AsyncClient(timeout=30)
-        self.public_url = public_url  # evidence photos go as links under it
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        text = reply.with_photo_links(self.public_url).plain_text()[:MAX_TEXT] or " "
-        try:
-            response = await self.client.post(self.url, data={"chat_id": chat_id, "text": text})
-        except httpx.HTTPError as exc:
-            raise ConnectionError(f"eitaa: {exc}") from exc  # passing: retried with backoff
-        if response.status_code == 429:
-            raise RetryLater(float(response.headers.get("Retry-After") or 30))
-        if response.status_code >= 500:
-            raise ConnectionError(f"eitaa: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ConnectionError("eitaa: the answer was not JSON") from exc
-        if response.status_code >= 400 or not body.get("ok"):
-            raise Undeliverable(str(body.get("description") or body)[:300])
-
-    async def close(self) -> None:
-        await self.client.aclose()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bots.outbox import RetryLater, Sender, Undeliverable
-from channels.eitaa import CHANNEL
+from channels.eitaa.initdata import CHANNEL
 from messages.types import Reply
 from ticket_store import store
 from ticket_store.models import OutboxMessage
@@ -72,7 +72,7 @@ class EitaaPush:
                 continue
             except Exception as fault:
                 asked = isinstance(fault, RetryLater)  # Eitaa's own "wait" is not a failure
-                wait = fault.seconds if asked else 2.0 ** row.attempts
+                wait = fault.seconds if isinstance(fault, RetryLater) else 2.0 ** row.attempts
                 log.warning("eitaa: notification %d failed (%s); retrying in %.0f s", row.id,
                             fault, wait)
                 await store.retry_later(row, wait, repr(fault), self.clock(), count=not asked,
@@ -92,6 +92,7 @@ class EitaaPush:
                 await asyncio.wait_for(self.stopped.wait(), timeout=self.idle)
 
     async def start(self) -> None:
+        self.stopped = asyncio.Event()  # a fresh one: the worker may be started again
         self._task = asyncio.create_task(self.run(), name="eitaa-push")
 
     async def stop(self) -> None:

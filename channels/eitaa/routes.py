@@ -11,21 +11,19 @@ import logging
 import tempfile
 from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
-from bots.core import Core
-from bots.dialogue import MAX_DOWNLOAD
-from bots.eitaa_push import take_for_app
-from channels.eitaa import CHANNEL, EitaaUser, InitDataError, verify_init_data
+from bots.dialogue import MAX_DOWNLOAD, Dialogue
+from channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, verify_init_data
+from channels.eitaa.push import take_for_app
+from channels.http import StrictJSONRoute, answers, client_address
+from channels.webchat import ChatIn, for_browser, templates
+from config.settings import Settings
 from media_ingest.images import exif_location
 from media_ingest.intake import check, store_by_hash
 from media_ingest.probe import MediaError
 from messages.types import Attachment, IncomingMessage
-from web.api_docs import answers
-from web.app import ChatIn, for_browser
-from web.guards import client_address
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +33,9 @@ InitData = Annotated[str | None, Header()]  # the X-Eitaa-Init-Data header
 TOO_BIG = "حجم عکس بیشتر از حد مجاز است؛ لطفاً عکس کوچک‌تری بفرستید."
 
 
-def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> None:
-    settings = core.settings
+def eitaa_routes(dialogue: Dialogue, settings: Settings) -> APIRouter:
+    """The mini-app's page and API; each answers 404 while ``PEYGIR_EITAA_TOKEN`` is unset."""
+    router = APIRouter(route_class=StrictJSONRoute)  # JSON strictly: no NaN
 
     def token() -> str:
         if settings.eitaa_token is None:
@@ -53,25 +52,25 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
     async def replies(chat: str) -> dict[str, object]:
         return {"replies": [for_browser(r) for r in await take_for_app(chat)]}
 
-    @app.get("/eitaa", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/eitaa", response_class=HTMLResponse, include_in_schema=False)
     async def eitaa_page(request: Request) -> HTMLResponse:
         token()
         return templates.TemplateResponse(request, "chat.html", {
             "api_base": "/api/eitaa", "sdk_url": settings.eitaa_sdk_url, "upload": True,
             "title": "پیگیر در ایتا — سامانه ۱۳۷ شهرداری"})
 
-    @app.post("/api/eitaa/send", responses=answers(400, 401, 404, 413))
+    @router.post("/api/eitaa/send", responses=answers(400, 401, 404, 413))
     async def eitaa_send(body: ChatIn, request: Request, x_eitaa_init_data: InitData = None
                          ) -> dict[str, object]:
         user = citizen(x_eitaa_init_data)
-        await core.dialogue.handle(body.incoming(CHANNEL, user.id, client_address(request)))
+        await dialogue.handle(body.incoming(CHANNEL, user.id, client_address(request)))
         return await replies(user.id)
 
-    @app.get("/api/eitaa/poll", responses=answers(401, 404))
+    @router.get("/api/eitaa/poll", responses=answers(401, 404))
     async def eitaa_poll(x_eitaa_init_data: InitData = None) -> dict[str, object]:
         return await replies(citizen(x_eitaa_init_data).id)
 
-    @app.post("/api/eitaa/photo", responses=answers(401, 404, 413))
+    @router.post("/api/eitaa/photo", responses=answers(401, 404, 413))
     async def eitaa_photo(
         request: Request,
         client_id: Annotated[str, Query(min_length=1, max_length=64,
@@ -102,8 +101,10 @@ def add_eitaa_routes(app: FastAPI, core: Core, templates: Jinja2Templates) -> No
                 kept = store_by_hash(tmp.name, settings.media_dir, ext=checked.extension)
                 item = Attachment("photo", item.file_ref, checked.mime, size, path=str(kept),
                                   location_hint=exif_location(kept))
-        await core.dialogue.handle(IncomingMessage(
+        await dialogue.handle(IncomingMessage(
             channel=CHANNEL, chat_id=user.id, user_id=user.id, message_id=client_id,
             dedup_key=f"{CHANNEL}:{user.id}:{client_id}", text=caption, attachments=(item,),
         ))
         return await replies(user.id)
+
+    return router

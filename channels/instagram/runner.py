@@ -45,9 +45,9 @@ from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from bots.downloads import keep_download
 from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from channels.instagram import CHANNEL, dedup_key, direct_texts, item_to_incoming
+from channels.downloads import keep_download
+from channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
 from messages.types import Attachment, IncomingMessage, Reply
 from ticket_store.models import ProcessedUpdate
 
@@ -81,6 +81,10 @@ class Found:
 
 
 class InstagramBot:
+    """The channel: the poll loop and the outbox worker. Direct needs no route of ours."""
+
+    name = CHANNEL
+
     def __init__(
         self,
         dialogue: Dialogue,
@@ -114,6 +118,7 @@ class InstagramBot:
         self.on_speech: Callable[[], None] = lambda: None
         self.outbox = OutboxWorker(CHANNEL, InstagramSender(self))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="instagram")
+        self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- the instagrapi thread -------------------------------------------------------------
@@ -309,7 +314,18 @@ class InstagramBot:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopped.wait(), timeout=delay)
 
+    def wake(self, channel: str | None = None) -> None:
+        if channel is None or channel == CHANNEL:
+            self.outbox.wake.set()
+
+    def routes(self) -> None:
+        return None
+
     async def start(self) -> None:
+        self.stopped = asyncio.Event()  # fresh ones: the bot may be started again after stop
+        if self._closed:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="instagram")
+            self._closed = False
         self._tasks = [
             asyncio.create_task(self.run(), name="instagram-poll"),
             asyncio.create_task(self.outbox.run(self.stopped), name="instagram-outbox"),
@@ -321,6 +337,7 @@ class InstagramBot:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
 
 
 class InstagramSender:

@@ -27,18 +27,19 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
-    TelegramForbiddenError,
-    TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
+from fastapi import APIRouter
 
 from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from bots.downloads import keep_download
-from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from channels.botapi_session import BotApiSession
-from channels.telegram import TelegramSender, fetch_file, to_incoming
+from bots.outbox import OutboxWorker
+from channels.downloads import keep_download
+from channels.telegram.sender import BotSender, TelegramSender
+from channels.telegram.session import BotApiSession
+from channels.telegram.webhook import webhook_routes
+from channels.telegram.wire import fetch_file, to_incoming
 from messages import texts
 from messages.types import IncomingMessage, Reply
 from ticket_store import store
@@ -77,21 +78,6 @@ class FloodGate:
         return False
 
 
-class BotSender:
-    """The outbox's sender for one bot: Bot API errors mapped to the outbox's signals."""
-
-    def __init__(self, sender: TelegramSender) -> None:
-        self.sender = sender
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        try:
-            await self.sender.send(chat_id, reply)
-        except TelegramRetryAfter as wait:
-            raise RetryLater(float(wait.retry_after)) from wait
-        except (TelegramForbiddenError, TelegramBadRequest) as refused:
-            raise Undeliverable(str(refused)) from refused
-
-
 @dataclass
 class MessengerBot:
     """One bot (Telegram or Bale) with its outbox worker."""
@@ -110,7 +96,10 @@ def make_bot(token: str, api_base: str) -> Bot:
 
 
 class Messengers:
-    """The dispatcher, its router and every configured bot."""
+    """The dispatcher, its router and every configured bot: the channel named "telegram",
+    which stands for Telegram and Bale (each bot's own channel name is on its replies)."""
+
+    name = "telegram"
 
     def __init__(self, dialogue: Dialogue, media_dir: Path = Path("media")) -> None:
         self.dialogue = dialogue
@@ -235,11 +224,16 @@ class Messengers:
             fetched.append(item)
         return replace(incoming, attachments=tuple(fetched))
 
-    def wake(self, channel: str) -> None:
-        """New replies are in the outbox for this channel: deliver now."""
+    def wake(self, channel: str | None = None) -> None:
+        """New replies are in the outbox for this channel (any bot's when None): deliver now."""
         for entry in self.bots:
-            if entry.channel == channel:
+            if channel is None or entry.channel == channel:
                 entry.outbox.wake.set()
+
+    def routes(self) -> APIRouter:
+        """The webhook route (``/bot/{channel}/{path}``); it refuses everything while the bots
+        poll (no secret is set then)."""
+        return webhook_routes(self)
 
     # -- intake ------------------------------------------------------------------------------
     async def feed(self, entry: MessengerBot, update: Update) -> None:
@@ -298,7 +292,9 @@ class Messengers:
                 entry.offset = offset
 
     async def start(self) -> None:
+        self._tasks = []
         for entry in self.bots:
+            entry.stopped = asyncio.Event()  # a fresh one: the bots may be started again
             if self.webhook_base:
                 await self._set_webhook(entry)
             else:

@@ -1,8 +1,9 @@
 """Telegram and Bale (same Bot API): updates to ``IncomingMessage``, ``Reply`` to Bot API calls.
 
-Nothing outside this module knows the Bot API's wire format. Bale follows Telegram's Bot API,
-so both go through here; where Bale differs (it parses Markdown by default) the difference
-is a flag on :class:`TelegramSender`, not a second adapter.
+Nothing outside this package knows the Bot API's wire format: updates are read here, replies
+are written in :mod:`channels.telegram.sender`. Bale follows Telegram's Bot API, so both go
+through here; where Bale differs (it parses Markdown by default) the difference is a flag on
+:class:`~channels.telegram.sender.TelegramSender`, not a second adapter.
 """
 
 from __future__ import annotations
@@ -12,19 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiogram import Bot
-from aiogram.types import (
-    CallbackQuery,
-    FSInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    Message,
-    ReplyKeyboardMarkup,
-    Update,
-)
+from aiogram.types import CallbackQuery, Message, Update
 
-from messages import texts
-from messages.types import Attachment, Contact, IncomingMessage, Location, Reply, split_text
+from messages.types import Attachment, Contact, IncomingMessage, Location
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 
@@ -49,8 +40,9 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         found.append(Attachment("photo", largest.file_id, "image/jpeg", largest.file_size))
     if message.video:
-        v = message.video
-        found.append(Attachment("video", v.file_id, v.mime_type, v.file_size, v.duration))
+        video = message.video
+        found.append(Attachment("video", video.file_id, video.mime_type, video.file_size,
+                                video.duration))
     if message.video_note:
         n = message.video_note
         found.append(Attachment("video_note", n.file_id, "video/mp4", n.file_size, n.duration))
@@ -147,55 +139,3 @@ async def fetch_file(bot: Bot, item: Attachment, max_bytes: int
     if len(data) > max_bytes:
         return replace(item, too_big=True, size=len(data)), None, ""
     return item, data, Path(info.file_path).suffix[:8]
-
-
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
-
-
-class TelegramSender:
-    """Sends one :class:`Reply` as Bot API calls."""
-
-    def __init__(self, bot: Bot, *, markdown_by_default: bool = False) -> None:
-        self.bot = bot
-        # We send plain text (no parse_mode). Telegram shows it as it is; Bale, reported to
-        # parse Markdown when no parse_mode is given, gets Markdown's special characters
-        # escaped so that a citizen's «_» or «*» comes back unchanged.
-        self.markdown_by_default = markdown_by_default
-
-    def _escape(self, text: str) -> str:
-        return text.translate(_MARKDOWN_SPECIAL) if self.markdown_by_default else text
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        # Evidence photos first, so the citizen sees the work before the buttons that ask
-        # whether it is done. A local file is uploaded; anything else is a file_id or URL.
-        for photo in reply.photos:
-            source = FSInputFile(photo) if Path(photo).is_file() else photo
-            await self.bot.send_photo(chat_id=int(chat_id), photo=source)
-        keyboard = None
-        if reply.buttons:
-            keyboard = InlineKeyboardMarkup(inline_keyboard=[
-                [InlineKeyboardButton(text=b.label[:64], callback_data=b.data[:64]) for b in row]
-                for row in reply.buttons
-            ])
-        pieces = list(split_text(self._escape(reply.text), MAX_TEXT)) or [" "]
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            await self.bot.send_message(
-                chat_id=int(chat_id), text=piece, reply_markup=keyboard if last else None,
-            )
-        if reply.request_location:
-            await self.bot.send_message(
-                chat_id=int(chat_id), text=texts.LOCATION_PROMPT,
-                reply_markup=ReplyKeyboardMarkup(
-                    keyboard=[[KeyboardButton(text=texts.SEND_LOCATION, request_location=True)]],
-                    resize_keyboard=True, one_time_keyboard=True,
-                ),
-            )
-        if reply.request_contact:
-            await self.bot.send_message(
-                chat_id=int(chat_id), text=texts.CONTACT_PROMPT,
-                reply_markup=ReplyKeyboardMarkup(
-                    keyboard=[[KeyboardButton(text=texts.SEND_CONTACT, request_contact=True)]],
-                    resize_keyboard=True, one_time_keyboard=True,
-                ),
-            )

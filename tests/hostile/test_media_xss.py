@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 from bots.core import Core
-from bots.downloads import keep_download
+from channels.downloads import keep_download
 from channels.eitaa import sign
 from config.settings import Settings
 from messages.types import Attachment as Item

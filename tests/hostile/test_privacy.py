@@ -27,6 +27,7 @@ from PIL import Image
 
 from bots.core import Core
 from bots.dialogue import Dialogue
+from bots.notices import Notices
 from channels.memory import MemoryChannel
 from config.pack import Pack
 from config.settings import Settings
@@ -58,7 +59,8 @@ SECRETS_OF_A = ("مریم", "رضایی", "نسترن", "کریمی", "091211122
 def core(db: str, default_pack: Pack, default_classifier: Classifier, tmp_path: Path) -> Core:
     settings = Settings(database_url=db, media_dir=tmp_path / "media", public_url=PUBLIC_URL,
                         _env_file=None)
-    workflow = Workflow(default_pack, timezone=settings.timezone)
+    workflow = Workflow(default_pack, voice=Notices(default_pack, settings.timezone),
+                        timezone=settings.timezone)
     dialogue = Dialogue(default_pack, default_classifier, workflow=workflow,
                         timezone=settings.timezone)
     return Core(settings, default_pack, default_classifier, dialogue, workflow)

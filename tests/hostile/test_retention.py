@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bots.dialogue import Dialogue
+from bots.notices import Notices
 from bots.scheduler import Scheduler
 from channels.memory import MemoryChannel
 from config.pack import Pack
@@ -67,7 +68,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def workflow(db: str, default_pack: Pack, clock: Clock) -> Workflow:
-    return Workflow(default_pack, clock=clock)
+    return Workflow(default_pack, voice=Notices(default_pack), clock=clock)
 
 
 @pytest.fixture

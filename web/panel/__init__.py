@@ -8,6 +8,8 @@ security headers come from ``web.guards.SecurityHeaders``, as every page's do.
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,7 +39,9 @@ def install(app: FastAPI, core: Core) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not request.url.path.startswith(PATH + "/") or exc.status_code < 400:
-            return await previous(request, exc)
+            # Starlette lets a handler be a plain function too: await only what is awaitable.
+            answer = previous(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 \
             else "صفحه یا درخواستی که خواستید پیدا نشد."
         return render(request, "panel/error.html", {"code": exc.status_code, "detail": detail},

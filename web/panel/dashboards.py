@@ -94,7 +94,7 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30,
     figures = await queries.dashboard(since, until, now, unit=unit)
     scores = await _scores(request, now, tz)
     for row in figures.by_unit:
-        row.score = scores.get(row.key)
+        row.score = scores.get(row.key) if row.key is not None else None
     hot = await queries.hotspots(now, unit=unit)
     weeks = await queries.weekly(now, unit=unit)
     labels = [jshort(w["start"], tz, with_time=False)[5:] for w in weeks]

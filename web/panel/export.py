@@ -133,9 +133,11 @@ async def export_file(request: Request, fmt: str, staff: StaffDep, year: int | N
 def _xlsx(year: int, summary: list[list[Any]], detail: list[list[Any]]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook opens on one empty worksheet
     sheet.title = f"خلاصه {year}"
     sheet.sheet_view.rightToLeft = True
     sheet.append(SUMMARY_HEADER)

@@ -21,6 +21,7 @@ from ticket_store.models import (
     Attachment,
     StaffRole,
     Ticket,
+    TicketStatus,
 )
 from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from web.media import MAX_ID, media_response, stored_file
@@ -59,7 +60,7 @@ CAN_ACT = (StaffRole.OPERATOR, StaffRole.UNIT, StaffRole.ADMIN)
 
 
 def targets_for(staff: Staff, status: str) -> list[str]:
-    allowed = [s.value for s in TRANSITIONS[Ticket._meta.fields_map["status"].enum_type(status)]]
+    allowed = [s.value for s in TRANSITIONS[TicketStatus(status)]]
     if staff.role == StaffRole.UNIT:
         allowed = [s for s in allowed if s in UNIT_TARGETS]
     return [s for s in STATUS_STAFF if s in allowed]  # in the lifecycle's order
