@@ -11,10 +11,10 @@ import copy
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from bots.chat_state import ChatState, Draft, Place, as_chat_state, forget_all
 from bots.limits import CodeGuesses
 from bots.notices import Notices
 from config.clock import utcnow
@@ -78,24 +78,25 @@ class Dialogue:
             # on SQLite the transaction holds the one connection, so keep CPU work out of it.
             self.classifier.classify(_normalized(message.text))
         async with in_transaction():
-            state = await store.claim_update_and_load_state(
+            stored = await store.claim_update_and_load_state(
                 message.dedup_key, message.channel, message.chat_id)
-            if state is None:
+            if stored is None:
                 log.info("update %s seen before; ignored", message.dedup_key)
                 return []
+            state = as_chat_state(stored)
             before = copy.deepcopy(state)
             replies = await self._respond(message, state)
             if message.channel in self.plain_channels:
                 _remember_choices(state, replies)
             if state != before:  # most questions and greetings leave the state as it was
-                await store.save_state(message.channel, message.chat_id, state)
+                await store.save_state(message.channel, message.chat_id, dict(state))
             replies = [citizen_facing(r) for r in replies]
             for reply in replies:
                 await store.enqueue(message.channel, message.chat_id, reply)
         return replies
 
     # -- routing of one update ---------------------------------------------------------------
-    async def _respond(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+    async def _respond(self, msg: IncomingMessage, state: ChatState) -> list[Reply]:
         if not (msg.callback_data or msg.from_voice) and asks_erasure(msg.text):
             return await _erase_mine(msg, state, self.clock())  # before the NLU sees it
         if msg.unsupported:
@@ -141,7 +142,7 @@ class Dialogue:
             return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
         return await self._text(msg, clean, state)
 
-    async def _keep_attachments(self, msg: IncomingMessage, state: dict[str, Any]) -> int:
+    async def _keep_attachments(self, msg: IncomingMessage, state: ChatState) -> int:
         """Record the files this chat sent; they join the report being made, or the next one.
 
         Speech (voice, audio, video, video note) also gets a transcription job, in this same
@@ -152,7 +153,7 @@ class Dialogue:
                 lat, lon = item.location_hint
                 draft = state.get("draft")
                 if draft is not None and "lat" not in draft:
-                    draft.update({"lat": lat, "lon": lon})
+                    draft["lat"], draft["lon"] = lat, lon
                 else:
                     state.setdefault("pending_location", {"lat": lat, "lon": lon})
             if item.path:
@@ -164,15 +165,15 @@ class Dialogue:
                 kept += 1
         return kept
 
-    def _start(self, payload: str | None, state: dict[str, Any]) -> list[Reply]:
-        state.clear()
+    def _start(self, payload: str | None, state: ChatState) -> list[Reply]:
+        forget_all(state)
         if payload:
             state["deep_link"] = payload[:128]
             if payload.startswith("staff_"):
                 return [Reply(texts.STAFF_FEEDBACK)]
         return [Reply(texts.WELCOME)]
 
-    async def _text(self, msg: IncomingMessage, clean: str, state: dict[str, Any]) -> list[Reply]:
+    async def _text(self, msg: IncomingMessage, clean: str, state: ChatState) -> list[Reply]:
         if msg.from_voice:
             return self._transcript(clean, state)
         stage = state.get("stage")
@@ -201,7 +202,7 @@ class Dialogue:
         return await self._intent(msg, clean, self.classifier.classify(clean), state)
 
     async def _intent(
-        self, msg: IncomingMessage, clean: str, intent: Intent, state: dict[str, Any]
+        self, msg: IncomingMessage, clean: str, intent: Intent, state: ChatState
     ) -> list[Reply]:
         if intent.kind == "status":
             return await self._status(msg, intent.tracking_code)
@@ -217,7 +218,7 @@ class Dialogue:
         assert intent.code is not None
         return self._service_chosen(clean, intent.code, state, fresh=True)
 
-    def _transcript(self, clean: str, state: dict[str, Any]) -> list[Reply]:
+    def _transcript(self, clean: str, state: ChatState) -> list[Reply]:
         """Whisper's text: shown to the citizen, and never filed without their tap."""
         state["transcribing"] = max(0, state.get("transcribing", 1) - 1)
         heard = texts.HEARD.format(text=_shorten(clean, 600))
@@ -231,7 +232,7 @@ class Dialogue:
         return [Reply(heard + "\n" + replies[0].text, buttons=replies[0].buttons)]
 
     # -- services and drafts -----------------------------------------------------------------
-    def _offer_choices(self, clean: str, intent: Intent, state: dict[str, Any]) -> list[Reply]:
+    def _offer_choices(self, clean: str, intent: Intent, state: ChatState) -> list[Reply]:
         options = intent.choices(3)
         rows = tuple((self._choice_button(kind, key),) for kind, key in options)
         rows += ((Button(texts.NONE_OF_THESE, "svc:none"),),)
@@ -255,7 +256,7 @@ class Dialogue:
         return Button(self.pack.service_by_code[key].service_name, f"svc:{key}")
 
     def _service_chosen(
-        self, clean: str, code: str, state: dict[str, Any], fresh: bool
+        self, clean: str, code: str, state: ChatState, fresh: bool
     ) -> list[Reply]:
         service = self.pack.service_by_code[code]
         if service.is_referral:
@@ -265,19 +266,21 @@ class Dialogue:
             return [Reply(template.format(service=service.service_name,
                                           body=service.referral_body,
                                           phone=service.referral_phone))]
-        draft = state.get("draft") if not fresh else None
-        draft = dict(draft or {})
+        previous = state.get("draft") if not fresh else None
+        draft: Draft = previous.copy() if previous else {}
         if fresh or "text" not in draft:
             draft["text"] = clean[:MAX_DESCRIPTION]
-        if state.get("pending_location") and "lat" not in draft:
-            draft.update(state.pop("pending_location"))
+        pending = state.get("pending_location")
+        if pending and "lat" not in draft:
+            del state["pending_location"]
+            draft["lat"], draft["lon"] = pending["lat"], pending["lon"]
         draft["service"] = code
         draft.pop("candidates", None)
         state["draft"] = draft
         replies = [Reply(texts.URGENT_NOTE)] if service.urgent else []
         return replies + self._advance(state)
 
-    def _advance(self, state: dict[str, Any]) -> list[Reply]:
+    def _advance(self, state: ChatState) -> list[Reply]:
         draft = state["draft"]
         has_place = "lat" in draft or draft.get("address") or draft.get("no_location")
         if not has_place:
@@ -300,27 +303,27 @@ class Dialogue:
             (Button(texts.CHANGE_SERVICE, "change"), Button(texts.CANCEL, "cancel")),
         ))]
 
-    def _location(self, location: Location, state: dict[str, Any]) -> list[Reply]:
-        place = {"lat": location.lat, "lon": location.lon}
+    def _location(self, location: Location, state: ChatState) -> list[Reply]:
+        place: Place = {"lat": location.lat, "lon": location.lon}
         draft = state.get("draft", {})
         if draft.get("service"):
-            draft.update(place)
+            draft["lat"], draft["lon"] = place["lat"], place["lon"]
             return self._advance(state)
         if state.get("stage") == "choose" and draft.get("candidates"):
             # The citizen sent the place before picking the subject: keep it, ask again.
-            draft.update(place)
+            draft["lat"], draft["lon"] = place["lat"], place["lon"]
             rows = tuple((self._button_for(data),) for data in draft["candidates"])
             rows += ((Button(texts.NONE_OF_THESE, "svc:none"),),)
             return [Reply(texts.LOCATION_THEN_PICK, buttons=rows)]
         state["pending_location"] = place
         return [Reply(texts.LOCATION_RECEIVED)]
 
-    def _cancel(self, state: dict[str, Any]) -> list[Reply]:
+    def _cancel(self, state: ChatState) -> list[Reply]:
         state.pop("draft", None)
         state["stage"] = "idle"
         return [Reply(texts.CANCELLED)]
 
-    async def _file(self, msg: IncomingMessage, state: dict[str, Any]) -> list[Reply]:
+    async def _file(self, msg: IncomingMessage, state: ChatState) -> list[Reply]:
         draft = state.get("draft") or {}
         code = draft.get("service")
         if not code:
@@ -359,7 +362,7 @@ class Dialogue:
                 hours=f"{self.workflow.rules.first_answer_hours:g}")
         return [Reply(f"{text}\n{deadline}\n{texts.KEEP_CODE}")]
 
-    async def _correction(self, msg: IncomingMessage, clean: str, state: dict[str, Any]
+    async def _correction(self, msg: IncomingMessage, clean: str, state: ChatState
                           ) -> list[Reply]:
         """The citizen's words after «needs correcting»: the ticket goes back to work."""
         code = state.pop("correcting", None)
@@ -372,7 +375,7 @@ class Dialogue:
         return [Reply(texts.CORRECTION_FILED.format(code=ticket.tracking_code))]
 
     # -- callbacks ---------------------------------------------------------------------------
-    async def _callback(self, msg: IncomingMessage, data: str, state: dict[str, Any]
+    async def _callback(self, msg: IncomingMessage, data: str, state: ChatState
                         ) -> list[Reply]:
         action, _, arg = data.partition(":")
         draft = state.get("draft") or {}
@@ -414,7 +417,7 @@ class Dialogue:
             self.on_label()
 
     async def _ticket_button(self, msg: IncomingMessage, action: str, arg: str,
-                             state: dict[str, Any]) -> list[Reply]:
+                             state: ChatState) -> list[Reply]:
         """A button on a ticket's notification; only the chat that filed it may press it."""
         code, _, value = arg.partition(":")
         ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
@@ -469,7 +472,7 @@ class Dialogue:
         return [Reply("\n".join(lines), buttons, photos=photos)]
 
 
-def _remember_choices(state: dict[str, Any], replies: list[Reply]) -> None:
+def _remember_choices(state: ChatState, replies: list[Reply]) -> None:
     """On a channel without buttons, keep what each number of the last choices stands for."""
     with_buttons = [r for r in replies if r.buttons]
     if with_buttons:
@@ -478,7 +481,7 @@ def _remember_choices(state: dict[str, Any], replies: list[Reply]) -> None:
         state.pop("choices", None)  # a later digit is then text, not an old choice
 
 
-def _numbered_choice(text: str, state: dict[str, Any]) -> str | None:
+def _numbered_choice(text: str, state: ChatState) -> str | None:
     """The button a lone digit («۲», "2", "2.") picks from the numbered choices last shown."""
     choices = state.get("choices") or []
     short = ascii_digits(text or "").strip(" .-)(!؟?\n")
@@ -501,11 +504,11 @@ def _looks_binary(text: str) -> bool:
     return odd > len(text) * 0.1
 
 
-async def _erase_mine(msg: IncomingMessage, state: dict[str, Any], now: datetime
+async def _erase_mine(msg: IncomingMessage, state: ChatState, now: datetime
                       ) -> list[Reply]:
     """«اطلاعات من را پاک کنید»: done at once, no confirmation asked (it removes only the
     citizen's own data); open tickets keep it until they close."""
-    state.clear()  # a half-made report is theirs too
+    forget_all(state)  # a half-made report is theirs too
     done = await retention.erase_citizen(msg.channel, msg.user_id, msg.chat_id, now,
                                          open_note=texts.ERASE_REQUESTED_NOTE)
     lines = [texts.ERASED_CLOSED.format(count=done.erased) if done.erased
