@@ -17,14 +17,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from tortoise import connections
-
 from bots import loop
 from config.clock import utcnow
 from messages.types import Reply
-from ticket_store import store
-from ticket_store.models import OutboxMessage
-from ticket_store.store import placeholders
+from ticket_store import outbox
+from ticket_store.outbox import Queued
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +74,7 @@ class OutboxWorker:
         They may or may not have reached the citizen, so they are closed as interrupted
         rather than sent again. (One process delivers a channel's outbox: any claim found
         at start-up belongs to a dead one.)"""
-        stuck = await OutboxMessage.filter(
-            channel=self.channel, claimed_at__isnull=False, sent_at__isnull=True,
-            failed_at__isnull=True,
-        ).update(failed_at=self.clock(), last_error="interrupted by a restart; may have arrived")
+        stuck = await outbox.close_interrupted(self.channel, self.clock())
         if stuck:
             log.warning("%s: %d replies were being sent when the last process stopped; they "
                         "may have arrived and are not sent again", self.channel, stuck)
@@ -104,15 +98,14 @@ class OutboxWorker:
         other chats without waiting for the slowest send of a pass. A process that dies with
         replies claimed but not marked leaves them to :meth:`report_interrupted`: never twice.
         """
-        rows = await OutboxMessage.filter(
-            channel=self.channel, sent_at__isnull=True, failed_at__isnull=True,
-        ).order_by("id").limit(self.batch)
-        by_chat: dict[str, list[OutboxMessage]] = defaultdict(list)
+        rows = await outbox.unsent(self.channel, self.batch)
+        by_chat: dict[str, list[Queued]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)
         now = self.clock()
         ready = {chat: self._ready(chat_rows, now) for chat, chat_rows in by_chat.items()}
-        claimed = await _claim([r.id for chat_rows in ready.values() for r in chat_rows], now)
+        claimed = await outbox.claim([r.id for chat_rows in ready.values() for r in chat_rows],
+                                     now)
         started = []
         # Chats are independent; within a chat the order of replies matters.
         for chat_rows in ready.values():
@@ -134,16 +127,16 @@ class OutboxWorker:
         sent, self._sent = self._sent, []
         release, self._release = self._release, []
         try:
-            await _update_ids(sent, sent_at=self.clock())
+            await outbox.sent(sent, self.clock())
             sent = []
-            await _update_ids(release, claimed_at=None)
+            await outbox.release(release)
         except Exception:
             self._sent[:0], self._release[:0] = sent, release  # kept for the next flush
             raise
 
-    def _ready(self, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+    def _ready(self, rows: list[Queued], now: datetime) -> list[Queued]:
         """The replies of one chat that may go now: up to one that must not be overtaken."""
-        ready: list[OutboxMessage] = []
+        ready: list[Queued] = []
         for row in rows:
             if row.claimed_at is not None:
                 if now - row.claimed_at > timedelta(seconds=CLAIM_TIMEOUT):
@@ -154,7 +147,7 @@ class OutboxWorker:
             ready.append(row)
         return ready
 
-    async def _deliver_chat(self, rows: list[OutboxMessage], claimed: set[int]) -> None:
+    async def _deliver_chat(self, rows: list[Queued], claimed: set[int]) -> None:
         # self._sent and self._release are read at each use: a flush swaps them meanwhile.
         for i, row in enumerate(rows):
             later = [r.id for r in rows[i + 1:] if r.id in claimed]
@@ -162,7 +155,7 @@ class OutboxWorker:
                 self._release.extend(later)  # another worker has this chat's queue
                 return
             try:
-                await self.sender.send(row.chat_id, Reply.from_payload(row.payload))
+                await self.sender.send(row.chat_id, row.reply)
             except RetryLater as wait:
                 await self._postpone(row, wait.seconds, str(wait), count=False)
                 self._release.extend(later)
@@ -170,7 +163,7 @@ class OutboxWorker:
             except Undeliverable as refused:
                 log.warning("%s: reply %d to chat %s refused: %s", self.channel, row.id,
                             row.chat_id, refused)
-                await store.give_up(row, str(refused), self.clock())
+                await outbox.give_up(row, str(refused), self.clock())
                 continue
             except Exception as fault:  # a passing fault: network, 5xx
                 delay = min(self.max_delay, self.base_delay * 2 ** row.attempts)
@@ -181,10 +174,9 @@ class OutboxWorker:
                 return
             self._sent.append(row.id)
 
-    async def _postpone(self, row: OutboxMessage, seconds: float, error: str, count: bool
-                        ) -> None:
-        if await store.retry_later(row, seconds, error, self.clock(), count=count,
-                                   max_attempts=self.max_attempts):
+    async def _postpone(self, row: Queued, seconds: float, error: str, count: bool) -> None:
+        if await outbox.retry_later(row, seconds, error, self.clock(), count=count,
+                                    max_attempts=self.max_attempts):
             log.error("%s: reply %d given up after %d attempts", self.channel, row.id,
                       row.attempts + int(count))
 
@@ -207,21 +199,3 @@ class OutboxWorker:
         await self._flush()
         await self._dispatch()
 
-
-async def _claim(ids: list[int], now: datetime) -> set[int]:
-    """Claim these replies in one statement; returns the ids this worker now holds."""
-    if not ids:
-        return set()
-    connection = connections.get("default")
-    marks = placeholders(connection, len(ids) + 1)
-    rows = await connection.execute_query_dict(
-        f"UPDATE {OutboxMessage._meta.db_table} SET claimed_at = {marks[0]} "
-        f"WHERE id IN ({', '.join(marks[1:])}) AND claimed_at IS NULL RETURNING id",
-        [now, *ids],
-    )
-    return {row["id"] for row in rows}
-
-
-async def _update_ids(ids: list[int], **values: object) -> None:
-    if ids:
-        await OutboxMessage.filter(id__in=ids).update(**values)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from bots.dialogue import Dialogue
 from channels.base import Quiet
 from messages.types import Attachment, IncomingMessage, Location, Reply
-from ticket_store import store
+from ticket_store import outbox
 
 CHANNEL = "memory"
 
@@ -47,9 +47,8 @@ class MemoryChannel(Quiet):
 
     async def flush(self, chat: str | None = None) -> list[Reply]:
         delivered: list[Reply] = []
-        for row in await store.pending(self.name, chat):
-            if await store.mark_sent(row):
-                reply = Reply.from_payload(row.payload)
-                self.inbox.setdefault(row.chat_id, []).append(reply)
-                delivered.append(reply)
+        for row in await outbox.take(self.name, chat):
+            reply = row.reply
+            self.inbox.setdefault(row.chat_id, []).append(reply)
+            delivered.append(reply)
         return delivered

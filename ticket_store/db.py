@@ -175,3 +175,10 @@ def _checkpoint(path: str, timeout: float) -> None:
 TORTOISE_ORM = tortoise_config(
     os.environ.get("PEYGIR_DATABASE_URL", "sqlite://./peygir.db")
 )
+
+
+def placeholders(connection: Any, count: int) -> list[str]:
+    """Placeholders in the connection's own style."""
+    if connection.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(1, count + 1)]
+    return ["?"] * count

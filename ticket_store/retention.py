@@ -36,7 +36,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from ticket_store import store
+from ticket_store import outbox, store
 from ticket_store.db import column
 from ticket_store.models import (
     Attachment,
@@ -45,7 +45,6 @@ from ticket_store.models import (
     JobStatus,
     LabelledExample,
     Open311Request,
-    OutboxMessage,
     ProcessedUpdate,
     Standing,
     Ticket,
@@ -148,7 +147,7 @@ async def purge(now: datetime, policy: Policy, max_batches: int | None = None) -
         lambda: _drop_strays(cut, policy),
         lambda: _drop_orphans(cut, policy.batch),
         lambda: _drop_states(cut, policy.batch),
-        lambda: _drop_oldest(OutboxMessage, "created_at", cut, policy.batch),
+        lambda: _drop_outbox(cut, policy.batch),
         lambda: _drop_oldest(ProcessedUpdate, "processed_at", cut, policy.batch),
     ]
     if policy.media_dir is not None:
@@ -184,7 +183,7 @@ async def preview(now: datetime, policy: Policy, sample: int = 10) -> Summary:
         files=await files.count() if policy.media_dir is not None else 0,
         stray_files=await _stray_files(cut).count(),
         chat_states=await ChatState.filter(updated_at__lt=cut).count(),
-        outbox=await OutboxMessage.filter(created_at__lt=cut).count(),
+        outbox=await outbox.count_older(cut),
         dedup_keys=await ProcessedUpdate.filter(processed_at__lt=cut).count(),
         sample=tuple(codes),
     )
@@ -338,8 +337,12 @@ async def _drop_oldest(model: Any, stamp: str, cut: datetime, batch: int
     so no index on the time is needed and a pass costs what it deletes)."""
     ids = await column(model.all().order_by("id").limit(batch).values_list("id", flat=True))
     deleted = await model.filter(id__in=list(ids), **{f"{stamp}__lt": cut}).delete()
-    kind = "outbox" if model is OutboxMessage else "dedup_keys"
-    return Summary(**{kind: deleted}), deleted == batch
+    return Summary(dedup_keys=deleted), deleted == batch
+
+
+async def _drop_outbox(cut: datetime, batch: int) -> tuple[Summary, bool]:
+    deleted = await outbox.drop_older(cut, batch)
+    return Summary(outbox=deleted), deleted == batch
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
@@ -406,5 +409,4 @@ async def _scrub_chat(channel: str, chat_id: str) -> None:
                                            ).exclude(id__in=Subquery(busy.values("attachment_id"))
                                                      ).values_list("id", flat=True))
     await _scrub_files(list(loose))
-    await OutboxMessage.filter(Q(sent_at__isnull=False) | Q(failed_at__isnull=False),
-                               channel=channel, chat_id=chat_id).delete()
+    await outbox.drop_delivered(channel, chat_id)

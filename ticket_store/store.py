@@ -6,26 +6,31 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tortoise import connections
 
 from messages.types import Attachment as AttachmentIn
-from messages.types import Location, Reply
+from messages.types import Location
+from ticket_store.db import placeholders as placeholders
 from ticket_store.deadlines import Deadlines
 from ticket_store.models import (
     Attachment,
     ChatState,
     Citizen,
-    OutboxMessage,
     ProcessedUpdate,
     Ticket,
     TicketEvent,
     TicketStatus,
     TranscriptionJob,
 )
+
+# The outbox's API is ticket_store.outbox; these names stay here for their many callers.
+from ticket_store.outbox import enqueue as enqueue
+from ticket_store.outbox import mark_sent as mark_sent
+from ticket_store.outbox import pending as pending
 
 CITIZEN_ACTOR = "citizen"
 
@@ -226,56 +231,4 @@ class Params:
         return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def placeholders(connection: Any, count: int) -> list[str]:
-    """Placeholders in the connection's own style."""
-    if connection.capabilities.dialect == "postgres":
-        return [f"${i}" for i in range(1, count + 1)]
-    return ["?"] * count
 
-
-# -- outbox ----------------------------------------------------------------------------------
-async def enqueue(channel: str, chat_id: str, reply: Reply) -> None:
-    """Queue a reply: one plain INSERT (the hot path runs it for every reply)."""
-    connection = connections.get("default")
-    marks = placeholders(connection, 5)
-    await connection.execute_query(
-        f"INSERT INTO {OutboxMessage._meta.db_table} "
-        f"(channel, chat_id, payload, created_at, attempts) VALUES ({', '.join(marks)})",
-        [channel, chat_id, json.dumps(reply.to_payload(), ensure_ascii=False),
-         datetime.now(UTC), 0],
-    )
-
-
-async def pending(
-    channel: str, chat_id: str | None = None, limit: int = 100
-) -> list[OutboxMessage]:
-    query = OutboxMessage.filter(channel=channel, sent_at__isnull=True)
-    if chat_id is not None:
-        query = query.filter(chat_id=chat_id)
-    return await query.order_by("id").limit(limit)
-
-
-async def mark_sent(message: OutboxMessage, now: datetime | None = None) -> bool:
-    """Mark one message sent; False if another sender got there first."""
-    updated = await OutboxMessage.filter(id=message.id, sent_at__isnull=True).update(
-        sent_at=now or datetime.now(UTC)
-    )
-    return bool(updated)
-
-
-async def give_up(message: OutboxMessage, error: str, now: datetime) -> None:
-    """The messenger will never take this reply (blocked bot, unknown chat): never retried."""
-    await OutboxMessage.filter(id=message.id).update(failed_at=now, last_error=error[:1000])
-
-
-async def retry_later(message: OutboxMessage, seconds: float, error: str, now: datetime, *,
-                      count: bool, max_attempts: int) -> bool:
-    """Release a claimed reply for another try ``seconds`` from now. ``count``: the failure
-    was ours to count (a fault, not a messenger's "wait"); at ``max_attempts`` counted tries
-    it is given up instead. Returns whether it was given up."""
-    attempts = message.attempts + (1 if count else 0)
-    exhausted = attempts >= max_attempts
-    await OutboxMessage.filter(id=message.id).update(
-        claimed_at=None, attempts=attempts, last_error=error[:1000],
-        next_attempt_at=now + timedelta(seconds=seconds), failed_at=now if exhausted else None)
-    return exhausted

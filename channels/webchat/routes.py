@@ -2,7 +2,8 @@
 
 The page posts a message and gets, in the same answer, the replies the dialogue queued for
 the chat; ``poll`` fetches what came later (a ticket's news). Each reply is taken from the
-outbox once (``store.mark_sent`` is a conditional update), so two tabs never show it twice.
+outbox once (``outbox.take`` marks each by a conditional update), so two tabs never show it
+twice.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from fastapi.templating import Jinja2Templates
 from bots.dialogue import Dialogue
 from channels.http import StrictJSONRoute, answers, client_address
 from channels.webchat.chat import ChatId, ChatIn, ChatOut, for_browser
-from messages.types import Reply
-from ticket_store import store
+from ticket_store import outbox
 
 CHANNEL = "web"
 # The page (chat.html) is the web chat's and the Eitaa mini-app's; its script and styles are
@@ -26,11 +26,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 async def deliver(chat: str) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    for row in await store.pending(CHANNEL, chat):
-        if await store.mark_sent(row):
-            out.append(for_browser(Reply.from_payload(row.payload)))
-    return out
+    return [for_browser(row.reply) for row in await outbox.take(CHANNEL, chat)]
 
 
 def web_chat_routes(dialogue: Dialogue) -> APIRouter:
