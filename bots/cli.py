@@ -79,7 +79,6 @@ def _stored_examples() -> list[Example]:
     url = Settings().database_url
     if not holds_data(url):  # classifying creates no database file
         return []
-    _quiet_tortoise()
 
     async def load() -> list[Example]:
         await open_db(url)
@@ -92,7 +91,8 @@ def _stored_examples() -> list[Example]:
 
 
 def _quiet_tortoise() -> None:
-    # Its INFO lines ("Tortoise-ORM shutdown") would mix with a command's own report.
+    # Its INFO lines ("Tortoise-ORM shutdown" at every close) would mix with a command's own
+    # report; its warnings and errors still show.
     logging.getLogger("tortoise").setLevel(logging.WARNING)
 
 
@@ -117,7 +117,6 @@ def _learn(args: argparse.Namespace) -> int:
         for problem in labels.problems:
             print(problem, file=sys.stderr)
     rows = [row for labels in read for row in labels.rows]
-    _quiet_tortoise()
 
     async def store() -> tuple[int, int]:
         from tqdm import tqdm
@@ -159,7 +158,7 @@ def _pack_check(args: argparse.Namespace) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     from config.settings import Settings
-    from media_ingest.transcribe import Transcriber
+    from media_ingest.transcribe import NoAudio, Transcriber
     from media_ingest.whisper_model import ModelMissing
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
@@ -192,6 +191,9 @@ def _transcribe(args: argparse.Namespace) -> int:
             row: dict[str, object] = {"file": name, "text": result.text,
                                       "duration": round(result.duration, 3),
                                       "seconds": round(result.seconds, 3)}
+        except (NoAudio, FileNotFoundError) as exc:  # said plainly, without a type name
+            failed += 1
+            row = {"file": name, "error": str(exc)}
         except Exception as exc:  # one unreadable file must not stop the others
             failed += 1
             row = {"file": name, "error": f"{type(exc).__name__}: {exc}".strip()}
@@ -216,14 +218,38 @@ def _whisper_assemble(args: argparse.Namespace) -> int:
 
 
 def _read_password(args: argparse.Namespace) -> str:
+    """The password from stdin's first line (--password-stdin), else typed twice at a terminal."""
+    example = (f"printf '%s\\n' \"$PASSWORD\" | peygir users {args.users_command} "
+               f"{args.username} ... --password-stdin")
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        line = sys.stdin.readline()
+        if not line:
+            raise ValueError(f"--password-stdin: stdin is empty; give the password as its "
+                             f"first line, e.g. {example}")
+        return line.rstrip("\n")
+    if not sys.stdin.isatty():  # getpass would read stdin, or stop at its end (EOFError)
+        raise ValueError(f"no terminal to ask for the password: give it as the first line of "
+                         f"stdin with --password-stdin, e.g. {example}")
     import getpass
 
-    first = getpass.getpass("password: ")
-    if first != getpass.getpass("again: "):
+    try:
+        first = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except EOFError:  # Ctrl-D at the prompt
+        raise ValueError("no password given") from None
+    if first != again:
         raise ValueError("the two passwords differ")
     return first
+
+
+def _check_unit(code: str, pack_dir: str | Path | None) -> None:
+    """Refuse a unit code the city pack (PEYGIR_PACK) does not have, naming the ones it has."""
+    pack = load_pack(pack_dir)
+    units = pack.city.unit_by_code
+    if code not in units:
+        known = ", ".join(sorted(units)) or "none"
+        raise ValueError(f"--unit {code!r} is not a unit of the city pack {pack.folder} "
+                         f"(its units.yaml has: {known})")
 
 
 def _users(args: argparse.Namespace) -> int:
@@ -234,16 +260,27 @@ def _users(args: argparse.Namespace) -> int:
     from ticket_store.db import close_db, open_db
     from ticket_store.models import StaffUser
 
+    settings = Settings()
+    password = ""
+    try:  # everything that can be refused is, before the database is opened
+        if args.users_command == "add" and args.unit:
+            _check_unit(args.unit, settings.pack)
+        if args.users_command in ("add", "passwd"):
+            password = _read_password(args)
+    except (ValueError, PackError) as exc:
+        print(f"peygir: {exc}", file=sys.stderr)
+        return 2
+
     async def run() -> int:
-        await open_db(Settings().database_url)
+        await open_db(settings.database_url)
         try:
             if args.users_command == "add":
-                user = await staff.add_user(args.username, _read_password(args), args.role,
+                user = await staff.add_user(args.username, password, args.role,
                                             unit_code=args.unit, full_name=args.name or "")
                 print(f"user {user.username} ({user.role}"
                       + (f", unit {user.unit_code}" if user.unit_code else "") + ") added")
             elif args.users_command == "passwd":
-                await staff.set_password(args.username, _read_password(args))
+                await staff.set_password(args.username, password)
                 print(f"password of {args.username} changed; their sessions are closed")
             elif args.users_command in ("disable", "enable"):
                 active = args.users_command == "enable"
@@ -342,6 +379,11 @@ def _privacy_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+PASSWORD_STDIN_HELP = ("read the password from the first line of stdin, for scripts and "
+                       "machines without a terminal (without it, the password is asked twice "
+                       "at the terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peygir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -385,17 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="staff panel accounts")
     users_commands = users.add_subparsers(dest="users_command", required=True)
-    add = users_commands.add_parser("add", help="add a staff user (asks for the password)")
+    add = users_commands.add_parser(
+        "add", help="add a staff user (asks for the password; scripts: --password-stdin)")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=["operator", "unit", "manager", "admin"])
-    add.add_argument("--unit", help="the unit's code (role unit only)")
+    add.add_argument("--unit", help="the unit's code in the city pack's units.yaml "
+                     "(role unit only)")
     add.add_argument("--name", help="full name, as the panel shows it")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of stdin")
+    add.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN_HELP)
     add.set_defaults(func=_users)
-    passwd = users_commands.add_parser("passwd", help="set a user's password")
+    passwd = users_commands.add_parser(
+        "passwd", help="set a user's password (asks for it; scripts: --password-stdin)")
     passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN_HELP)
     passwd.set_defaults(func=_users)
     for name in ("disable", "enable"):
         toggle = users_commands.add_parser(name, help=f"{name} a user")
@@ -433,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = build_parser().parse_args(argv)
+    if getattr(args, "log_level", "info") != "debug":  # `serve --log-level debug` shows all
+        _quiet_tortoise()
     return int(args.func(args))
 
 

@@ -12,12 +12,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from media_ingest.whisper_model import resolve
+import av
+
+from media_ingest.whisper_model import not_fetched, resolve
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 LANGUAGE = "fa"
+
+
+class NoAudio(ValueError):
+    """The file holds no sound Whisper could hear (a picture, a text, an empty file)."""
+
+
+def check_audio(path: str | Path) -> None:
+    """Raise :class:`NoAudio`, in plain words, unless FFmpeg finds an audio stream in ``path``."""
+    if Path(path).stat().st_size == 0:
+        raise NoAudio(f"{path} is empty: there is no audio in it")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise NoAudio(f"{path} has no audio ({container.format.long_name}, no sound "
+                              "track): give a voice note or a video with sound")
+    except av.FFmpegError as exc:
+        raise NoAudio(f"{path} has no audio: FFmpeg cannot read it as sound or video "
+                      f"({exc.strerror or exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -48,12 +68,20 @@ class Transcriber:
             if key not in self._models:
                 from faster_whisper import WhisperModel  # heavy: only when first needed
 
-                self._models[key] = WhisperModel(self.model_name, device=self.device,
-                                                 compute_type=self.compute_type)
+                try:
+                    self._models[key] = WhisperModel(self.model_name, device=self.device,
+                                                     compute_type=self.compute_type)
+                except (OSError, ValueError) as exc:
+                    if Path(self.model_name).is_dir():  # a folder's own trouble: as it is
+                        raise
+                    # A name, and the hub unreachable or the name unknown: one plain line
+                    # (ModelMissing) instead of huggingface_hub's traceback.
+                    raise not_fetched(self.model_name, exc) from exc
             return self._models[key]
 
     def transcribe(self, path: str | Path) -> Transcript:
         started = time.perf_counter()
+        check_audio(path)  # a picture would reach the decoder as an IndexError
         text, duration = self._decode(path, self.hotwords)
         if self.hotwords and echoes_hints(text, self.hotwords):
             # On a note it cannot make out, Whisper may read its hint words back instead

