@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, cast
 
+from messages.types import Reply
+
 Stage = Literal["idle", "choose", "location", "confirm", "correction"]
 
 
@@ -49,3 +51,13 @@ def as_chat_state(stored: dict[str, Any]) -> ChatState:
 def forget_all(state: ChatState) -> None:
     """Start the chat afresh (/start, an erasure request), in place."""
     cast(dict[str, Any], state).clear()
+
+
+def remember_choices(state: ChatState, replies: list[Reply]) -> None:
+    """On a channel without buttons, keep what each number of the last choices stands for
+    (the dialogue's replies, and a ticket's notices with buttons)."""
+    with_buttons = [r for r in replies if r.buttons]
+    if with_buttons:
+        state["choices"] = [b.data for row in with_buttons[-1].buttons for b in row]
+    else:
+        state.pop("choices", None)  # a later digit is then text, not an old choice

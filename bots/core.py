@@ -61,11 +61,14 @@ class Core:
         """The city's labelled history (``peygir learn``) and what was learned while running
         join the pack's phrases: trained at start, off the event loop, before any message is
         read; later labels retrain it in the background (bots.relearn)."""
-        settings = self.settings
-        self.relearner = Relearner(
-            self.pack, self.install_classifier, after_labels=settings.retrain_after_labels,
-            every=settings.retrain_every, check_interval=settings.retrain_check)
-        self.dialogue.on_label = self.relearner.labels_added
+        if self.relearner is None:  # once per Core: a restarted one keeps what it learned
+            settings = self.settings
+            # Until history is trained, the pack alone serves: the classifier built above.
+            self.relearner = Relearner(
+                self.pack, self.classifier, self.install_classifier,
+                after_labels=settings.retrain_after_labels, every=settings.retrain_every,
+                check_interval=settings.retrain_check)
+            self.dialogue.on_label = self.relearner.labels_added
         await self.relearner.retrain()
 
     # The web chat, and each messenger whose settings are there (built with the Core, so the

@@ -14,7 +14,14 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from bots.chat_state import ChatState, Draft, Place, as_chat_state, forget_all
+from bots.chat_state import (
+    ChatState,
+    Draft,
+    Place,
+    as_chat_state,
+    forget_all,
+    remember_choices,
+)
 from bots.limits import CodeGuesses
 from bots.notices import Notices
 from config.clock import utcnow
@@ -63,9 +70,9 @@ class Dialogue:
         self.classifier = classifier or Classifier(pack)
         self.clock = clock
         self.timezone = timezone
-        self.workflow = workflow or Workflow(pack, voice=Notices(pack, timezone), clock=clock,
-                                             timezone=timezone)
         self.notices = Notices(pack, timezone)
+        self.workflow = workflow or Workflow(pack, voice=self.notices, clock=clock,
+                                             timezone=timezone)
         self.plain_channels = plain_channels
         self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
         # Told when a citizen's pick adds a labelled example (the retrainer counts them).
@@ -87,7 +94,7 @@ class Dialogue:
             before = copy.deepcopy(state)
             replies = await self._respond(message, state)
             if message.channel in self.plain_channels:
-                _remember_choices(state, replies)
+                remember_choices(state, replies)
             if state != before:  # most questions and greetings leave the state as it was
                 await store.save_state(message.channel, message.chat_id, dict(state))
             replies = [citizen_facing(r) for r in replies]
@@ -470,15 +477,6 @@ class Dialogue:
             elif ticket.status == "closed" and ticket.rating is None:
                 return [Reply("\n".join(lines), photos=photos), self.notices.survey_reply(ticket)]
         return [Reply("\n".join(lines), buttons, photos=photos)]
-
-
-def _remember_choices(state: ChatState, replies: list[Reply]) -> None:
-    """On a channel without buttons, keep what each number of the last choices stands for."""
-    with_buttons = [r for r in replies if r.buttons]
-    if with_buttons:
-        state["choices"] = [b.data for row in with_buttons[-1].buttons for b in row]
-    else:
-        state.pop("choices", None)  # a later digit is then text, not an old choice
 
 
 def _numbered_choice(text: str, state: ChatState) -> str | None:

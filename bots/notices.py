@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bots.chat_state import as_chat_state, remember_choices
 from config.pack import Pack
 from messages import texts
 from messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
@@ -133,9 +134,9 @@ class Notices:
         await store.enqueue(ticket.channel, ticket.chat_id, reply)
         if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
             # No buttons there: the citizen answers the numbered choices with a digit.
-            state = await store.load_state(ticket.channel, ticket.chat_id)
-            state["choices"] = [b.data for row in reply.buttons for b in row]
-            await store.save_state(ticket.channel, ticket.chat_id, state)
+            state = as_chat_state(await store.load_state(ticket.channel, ticket.chat_id))
+            remember_choices(state, [reply])
+            await store.save_state(ticket.channel, ticket.chat_id, dict(state))
 
     def service_name(self, code: str) -> str:
         service = self.pack.service_by_code.get(code)

@@ -46,12 +46,12 @@ class Outcome:
 class _Trained:
     outcome: Outcome
     serving: Classifier | None  # trained on every example; None when refused
-    check: Classifier | None  # trained without the held-back slice
+    check: Classifier  # trained without the held-back slice
 
 
 class Relearner:
-    def __init__(self, pack: Pack, install: Callable[[Classifier], None], *,
-                 after_labels: int = 25, every: float = 3600.0,
+    def __init__(self, pack: Pack, serving: Classifier, install: Callable[[Classifier], None],
+                 *, after_labels: int = 25, every: float = 3600.0,
                  check_interval: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.pack = pack
@@ -63,11 +63,9 @@ class Relearner:
         self.wake = asyncio.Event()
         self.trained_upto = 0  # the newest example id the serving model has seen
         self.last_trained = clock()
-        self.last: Outcome | None = None
-        # The serving model's check (trained without the held-back slice); None: the pack
-        # alone serves, and its check is the matcher on the pack.
-        self._check: Classifier | None = None
-        self._pack_only: Classifier | None = None
+        # The serving model's check: trained without the held-back slice, or, while the pack
+        # alone serves (``serving`` at start, no history), that very classifier.
+        self._check = serving
         self._lock = asyncio.Lock()
         self._nudged = False  # a label was added here: let its transaction commit first
 
@@ -90,14 +88,11 @@ class Relearner:
                 return None
             trained = await asyncio.to_thread(self._train, rows)
             self.last_trained = self.clock()
-            self.last = trained.outcome
             if trained.serving is not None:
                 self.install(trained.serving)
                 self._check = trained.check
-                self.trained_upto = max((row.id for row in rows), default=0)
-            else:
-                # Refused: the same examples are not tried again until new ones arrive.
-                self.trained_upto = max((row.id for row in rows), default=self.trained_upto)
+            # Refused or not, these examples are not tried again until new ones arrive.
+            self.trained_upto = max((row.id for row in rows), default=0)
             _log(trained.outcome)
             return trained.outcome
 
@@ -105,20 +100,16 @@ class Relearner:
         started = time.perf_counter()
         train, held = split(rows)
         check = Classifier(self.pack, examples=train)
-        serving_check = self._check or self._matcher_alone()
-        serving_hits = top1_hits(serving_check, held)
+        serving_hits = top1_hits(self._check, held)
         new_hits = top1_hits(check, held)
         accepted = new_hits >= serving_hits
-        serving = Classifier(self.pack, examples=rows) if accepted else None
+        serving = None
+        if accepted:  # with nothing held back, the check was trained on every example
+            serving = Classifier(self.pack, examples=rows) if held else check
         outcome = Outcome(accepted=accepted, examples=len(rows), held_back=len(held),
                           serving_hits=serving_hits, new_hits=new_hits,
                           seconds=time.perf_counter() - started)
-        return _Trained(outcome, serving, check if accepted else None)
-
-    def _matcher_alone(self) -> Classifier:
-        if self._pack_only is None:
-            self._pack_only = Classifier(self.pack)
-        return self._pack_only
+        return _Trained(outcome, serving, check)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Check for new labels until ``stopping`` is set; a failed retrain is logged and

@@ -8,7 +8,7 @@ once, by one of two roads:
   claim is a row update, so it survives a restart, and :func:`close_interrupted` closes the
   claims a dead process left (they may have arrived: never sent twice);
 - a channel that shows replies when asked (the web chat, the memory channel, the Eitaa
-  mini-app) takes a chat's replies (:func:`take`, :func:`take_unclaimed`), each by a
+  mini-app) takes a chat's replies (:func:`take`), each by a
   conditional update, so two readers never both show one.
 
 Callers see :class:`Queued` values, never the table's model.
@@ -85,23 +85,24 @@ async def mark_sent(message: Queued, now: datetime | None = None) -> bool:
     return bool(updated)
 
 
-async def take(channel: str, chat_id: str | None = None, limit: int = 100) -> list[Queued]:
-    """The replies waiting (for one chat, or any), each marked sent as it is taken: what
-    two readers race for goes to one of them."""
-    return [row for row in await pending(channel, chat_id, limit) if await mark_sent(row)]
-
-
-async def take_unclaimed(channel: str, chat_id: str, now: datetime | None = None
-                         ) -> list[Queued]:
-    """Like :func:`take`, leaving out what a worker has claimed or given up on: for a chat
-    whose replies also have a worker (the Eitaa mini-app beside its notifications)."""
-    rows = await OutboxMessage.filter(channel=channel, chat_id=chat_id, sent_at__isnull=True,
-                                      claimed_at__isnull=True, failed_at__isnull=True
-                                      ).order_by("id")
+async def take(channel: str, chat_id: str | None = None, limit: int | None = 100, *,
+               unclaimed: bool = False, now: datetime | None = None) -> list[Queued]:
+    """The replies waiting (for one chat, or any), each marked sent by a conditional update
+    as it is taken: what two readers race for goes to one of them. ``unclaimed``: leave out
+    what a worker has claimed or given up on, for a chat whose replies also have a worker
+    (the Eitaa mini-app beside its notifications)."""
+    query = OutboxMessage.filter(channel=channel, sent_at__isnull=True)
+    if chat_id is not None:
+        query = query.filter(chat_id=chat_id)
+    if unclaimed:
+        query = query.filter(claimed_at__isnull=True, failed_at__isnull=True)
+    query = query.order_by("id")
     taken: list[Queued] = []
-    for row in rows:
-        if await OutboxMessage.filter(id=row.id, sent_at__isnull=True, claimed_at__isnull=True
-                                      ).update(sent_at=now or utcnow()):
+    for row in await (query.limit(limit) if limit is not None else query):
+        still = OutboxMessage.filter(id=row.id, sent_at__isnull=True)
+        if unclaimed:
+            still = still.filter(claimed_at__isnull=True)
+        if await still.update(sent_at=now or utcnow()):
             taken.append(_queued(row))
     return taken
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def take_for_app(chat_id: str) -> list[Reply]:
     """The replies waiting for this chat that the push worker has not taken; marked sent."""
-    return [row.reply for row in await outbox.take_unclaimed(CHANNEL, chat_id)]
+    return [row.reply for row in await outbox.take(CHANNEL, chat_id, None, unclaimed=True)]
 
 
 class EitaaPush:
