@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from config.pack import Pack
-    from nlu.classifier import Classifier
+    from peygir.config.pack import Pack
+    from peygir.nlu.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL_PACK = ROOT.parent / "shared" / "eval" / "pack"
@@ -153,7 +153,7 @@ def measure(pack_name: str, name: str, text: str, classifier: Classifier, runs: 
 
 
 def measure_normalize(text: str, runs: int) -> tuple[float, float]:
-    from nlu.normalize import normalize
+    from peygir.nlu.normalize import normalize
 
     return statistics.median(_times_ms(normalize, text, runs)), _peak_mib(normalize, text)
 
@@ -186,8 +186,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> list[Row]:
     from bench.nlu import machine_info, pin_to_one_core
-    from config.pack import load_pack
-    from nlu.classifier import Classifier
+    from peygir.config.pack import load_pack
+    from peygir.nlu.classifier import Classifier
 
     pinned = pin_to_one_core()
     info = machine_info(pinned)

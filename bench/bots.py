@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from config.pack import Pack
+    from peygir.config.pack import Pack
     from tests.fakes.botapi import FakeBotApi, _BotState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,11 +90,11 @@ def serve_bot(conn: Connection, config: BotConfig) -> None:
 async def _serve_bot(conn: Connection, config: BotConfig) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, filename=config.log_file)
     started = time.perf_counter()
-    from bots.dialogue import Dialogue
-    from channels.telegram.runner import FloodGate, Messengers
-    from config.pack import load_pack
-    from nlu.classifier import Classifier
-    from ticket_store.db import close_db, open_db
+    from peygir.bots.dialogue import Dialogue
+    from peygir.channels.telegram.runner import FloodGate, Messengers
+    from peygir.config.pack import load_pack
+    from peygir.nlu.classifier import Classifier
+    from peygir.ticket_store.db import close_db, open_db
 
     await open_db(config.database_url)
     pack = load_pack()
@@ -228,7 +228,7 @@ def recording_api() -> FakeBotApi:
     citizens' side cheap. A reply's ``sendMessage`` counts once: the location prompt that
     ``TelegramSender`` sends after a reply asking for a location is part of that reply.
     """
-    from messages.texts import LOCATION_PROMPT
+    from peygir.messages.texts import LOCATION_PROMPT
     from tests.fakes.botapi import FakeBotApi
 
     class RecordingBotApi(FakeBotApi):
@@ -292,8 +292,8 @@ class Texts:
 
 def choose_texts(pack: Pack) -> Texts:
     """Pack phrases that the bot answers with one reply and no question back."""
-    from nlu.classifier import Classifier
-    from nlu.normalize import normalize
+    from peygir.nlu.classifier import Classifier
+    from peygir.nlu.normalize import normalize
 
     classifier = Classifier(pack)
     faq = []
@@ -736,7 +736,7 @@ async def database(url: str | None, folder: Path) -> AsyncIterator[str]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.steal import cpu_ticks, steal_share
-    from config.pack import load_pack
+    from peygir.config.pack import load_pack
 
     began = time.perf_counter()
     ticks_at_start = cpu_ticks()

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import asyncpg
 
-from bots.notices import Notices
-from config.pack import load_pack
-from ticket_store.db import close_db, open_db
-from ticket_store.escalation import escalate
-from ticket_store.models import ESCALATION_DONE, Citizen, EscalationAlert, Ticket
-from ticket_store.workflow import Workflow
+from peygir.bots.notices import Notices
+from peygir.config.pack import load_pack
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.escalation import escalate
+from peygir.ticket_store.models import ESCALATION_DONE, Citizen, EscalationAlert, Ticket
+from peygir.ticket_store.workflow import Workflow
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/test"
 

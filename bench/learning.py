@@ -54,11 +54,11 @@ from bench.nlu import (
 from bench.nlu import (
     Example as DevLine,
 )
-from config.pack import Pack, load_pack
-from media_ingest.whisper_model import ModelMissing
-from nlu import classifier as classifier_module
-from nlu.classifier import Classifier
-from nlu.learned import MAX_PER_ENTRY, TEMPERATURE, Example, LearnedModel, pack_phrases
+from peygir.config.pack import Pack, load_pack
+from peygir.media_ingest.whisper_model import ModelMissing
+from peygir.nlu import classifier as classifier_module
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.learned import MAX_PER_ENTRY, TEMPERATURE, Example, LearnedModel, pack_phrases
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5
@@ -178,7 +178,7 @@ def _digest(*parts: str | bytes) -> str:
 def _transcriber_identity(folder: Path, hotwords: str | None) -> str:
     """What a transcript depends on besides the note: the model, the decoding code and
     libraries, the hint words. Any change makes a new cache key, never a stale transcript."""
-    from media_ingest import transcribe
+    from peygir.media_ingest import transcribe
 
     config = folder / "config.json"
     return _digest(
@@ -195,7 +195,7 @@ def transcribe_voice_lines(pack: Pack, dev: Path, model: Path | None,
     """Each voice-marked dev line spoken and transcribed as ``peygir serve`` would (the pack's
     hint words), keyed by the line's text; bench.voice's synthesis, cached on disk."""
     from bench.voice import load_voice_lines, model_folder, synthesise
-    from media_ingest.transcribe import Transcriber
+    from peygir.media_ingest.transcribe import Transcriber
 
     folder = model_folder(model)
     identity = _transcriber_identity(folder, pack.hotwords)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from config.pack import Pack
+    from peygir.config.pack import Pack
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = ROOT.parent / "shared" / "eval" / "pack"
@@ -124,7 +124,7 @@ class PeygirPredictor:
     name = "peygir"
 
     def __init__(self, pack: Pack) -> None:
-        from nlu.classifier import Classifier
+        from peygir.nlu.classifier import Classifier
 
         self.classifier = Classifier(pack)
 
@@ -360,7 +360,7 @@ class _Vocabulary:
 
 
 def _synthetic_service(vocab: _Vocabulary, code: str, groups: Sequence[str]) -> Any:
-    from config.pack import MUNICIPAL, Service
+    from peygir.config.pack import MUNICIPAL, Service
 
     rng = vocab.rng
     keywords = [
@@ -379,7 +379,7 @@ def _synthetic_service(vocab: _Vocabulary, code: str, groups: Sequence[str]) -> 
 
 
 def _synthetic_faq(vocab: _Vocabulary, faq_id: str, groups: Sequence[str]) -> Any:
-    from config.pack import FaqEntry
+    from peygir.config.pack import FaqEntry
 
     rng = vocab.rng
     return FaqEntry(
@@ -394,7 +394,7 @@ def _synthetic_faq(vocab: _Vocabulary, faq_id: str, groups: Sequence[str]) -> An
 def grow_pack(pack: Pack, total: int, seed: int, *, services: int | None = None) -> Pack:
     """The pack plus synthetic services and FAQs, ``total`` entries in all, same mix of kinds;
     with ``services``, that many services in all (the pack's own included) and FAQs the rest."""
-    from config.pack import Pack
+    from peygir.config.pack import Pack
 
     have = len(pack.services) + len(pack.faqs)
     extra = max(0, total - have)
@@ -524,14 +524,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _try_peygir(pack: Pack) -> tuple[Callable[[], Predictor] | None, str | None]:
     try:
-        from nlu.classifier import Classifier  # noqa: F401
+        from peygir.nlu.classifier import Classifier  # noqa: F401
     except ImportError as exc:
         return None, f"nlu.classifier.Classifier not available ({exc})"
     return (lambda: PeygirPredictor(pack)), None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from config.pack import load_pack
+    from peygir.config.pack import load_pack
 
     pinned = pin_to_one_core()
     info = machine_info(pinned)

@@ -54,9 +54,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def fill(database_url: str, count: int, rng: random.Random) -> dict[str, Any]:
     """Migrate, then bulk-insert ``count`` tickets (half older than the 90-day window), each
     with its filing event and, for most, a routing note."""
-    from config.pack import load_pack
-    from ticket_store.db import close_db, open_db
-    from ticket_store.models import Citizen, Ticket, TicketEvent, TicketStatus
+    from peygir.config.pack import load_pack
+    from peygir.ticket_store.db import close_db, open_db
+    from peygir.ticket_store.models import Citizen, Ticket, TicketEvent, TicketStatus
 
     pack = load_pack()
     codes = [s.service_code for s in pack.services if not s.is_referral]
@@ -101,7 +101,7 @@ async def plan() -> list[str]:
     """How the database answers GET requests?status=open (the default 90-day window)."""
     from tortoise import connections
 
-    from ticket_store.open311 import BY_OPEN311_STATUS, RequestQuery, requests_query
+    from peygir.ticket_store.open311 import BY_OPEN311_STATUS, RequestQuery, requests_query
 
     now = datetime.now(UTC)
     query = RequestQuery(statuses=BY_OPEN311_STATUS["open"], start=now - timedelta(days=90),
@@ -125,7 +125,7 @@ class Server:
                "PEYGIR_WEB_HOST": "127.0.0.1", "PEYGIR_WEB_PORT": str(self.port),
                "PEYGIR_MEDIA_DIR": str(folder / "media"), "PEYGIR_OPEN311_KEYS": KEY}
         self.log = (folder / "serve.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "serve",
+        self.proc = subprocess.Popen([sys.executable, "-m", "peygir", "serve",
                                       "--log-level", "warning"], cwd=ROOT, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -185,7 +185,7 @@ async def hammer(base: str, count: int, concurrency: int, make: Any) -> dict[str
 
 
 async def one_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    from config.pack import load_pack
+    from peygir.config.pack import load_pack
 
     rng = random.Random(args.seed)
     codes = [s.service_code for s in load_pack().services if not s.is_referral]

@@ -25,10 +25,10 @@ from pathlib import Path
 import asyncpg
 from tortoise import connections
 
-from ticket_store import rollups
-from ticket_store import staff as staff_store
-from ticket_store.db import close_db, open_db
-from ticket_store.models import Citizen, PanelRollupChange, Ticket
+from peygir.ticket_store import rollups
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.models import Citizen, PanelRollupChange, Ticket
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 OPEN = ("new", "assigned", "in_progress", "reopened")

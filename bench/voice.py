@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.nlu import Prediction
-    from media_ingest.transcribe import Transcriber
+    from peygir.media_ingest.transcribe import Transcriber
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = ROOT.parent / "shared" / "eval" / "pack"
@@ -101,7 +101,7 @@ def synthesise(text: str, cache: Path = CACHE) -> Path:
 def model_folder(model: Path | None) -> Path:
     if model is not None:
         return model
-    from media_ingest.whisper_model import assemble_base
+    from peygir.media_ingest.whisper_model import assemble_base
 
     return assemble_base(MODEL_CACHE)
 
@@ -111,7 +111,7 @@ def model_folder(model: Path | None) -> Path:
 
 def _spoken_form(text: str) -> str:
     """peygir's normalisation, then no whitespace, half-spaces or punctuation (none is spoken)."""
-    from nlu.normalize import normalize
+    from peygir.nlu.normalize import normalize
 
     return "".join(
         ch for ch in normalize(text)
@@ -185,7 +185,7 @@ def time_load(folder: Path, repeats: int) -> tuple[float, list[float], Transcrib
     import faster_whisper  # noqa: F401 - timed: the import is part of the first load
 
     import_s = time.perf_counter() - started
-    from media_ingest.transcribe import Transcriber
+    from peygir.media_ingest.transcribe import Transcriber
 
     loads: list[float] = []
     transcriber = Transcriber(str(folder))
@@ -234,7 +234,7 @@ def hwm_mb():  # Linux: this process's own high-water mark, whatever its parent'
     return None
 
 before = peak_mb()
-from media_ingest.transcribe import Transcriber
+from peygir.media_ingest.transcribe import Transcriber
 transcriber = Transcriber(sys.argv[1])
 transcriber.model
 loaded = peak_mb()
@@ -372,7 +372,7 @@ def load_voice_lines(path: Path) -> list[tuple[str, tuple[str, str | None]]]:
 
 def run_accuracy(transcriber: Transcriber, pack_dir: Path, dev: Path) -> Accuracy:
     from bench.nlu import PeygirPredictor, _label_text, is_top1, is_top3
-    from config.pack import load_pack
+    from peygir.config.pack import load_pack
 
     pack = load_pack(pack_dir)
     predictor = PeygirPredictor(pack)
@@ -572,7 +572,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     speed: Speed | None = None
     transcriber: Transcriber | None = None
     if not args.skip_speed:
-        from config.pack import load_pack
+        from peygir.config.pack import load_pack
 
         speed, transcriber = run_speed(folder, args.repeats, load_pack(args.pack).hotwords)
         print(f"\nSPEED (Transcriber.transcribe on synthesised notes; RTF = transcription s / "
@@ -582,7 +582,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     accuracy: Accuracy | None = None
     if not args.skip_accuracy:
         if transcriber is None:
-            from media_ingest.transcribe import Transcriber
+            from peygir.media_ingest.transcribe import Transcriber
 
             transcriber = Transcriber(str(folder))
         accuracy = run_accuracy(transcriber, args.pack, args.dev)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, cast
 
-from messages.types import Reply
+from peygir.messages.types import Reply
 
 Stage = Literal["idle", "choose", "location", "confirm", "correction"]
 

@@ -7,20 +7,20 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bots.dialogue import Dialogue
-from bots.notices import Notices
-from bots.relearn import Relearner
-from config.pack import Pack, load_pack
-from config.settings import Settings
-from nlu.classifier import Classifier
-from nlu.learned import one_blas_thread
-from ticket_store import retention
-from ticket_store.db import close_db, open_db
-from ticket_store.workflow import Workflow
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.notices import Notices
+from peygir.bots.relearn import Relearner
+from peygir.config.pack import Pack, load_pack
+from peygir.config.settings import Settings
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.learned import one_blas_thread
+from peygir.ticket_store import retention
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
-    from bots.transcription import TranscriptionWorker
-    from channels.base import Channel
+    from peygir.bots.transcription import TranscriptionWorker
+    from peygir.channels.base import Channel
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,19 @@ class Core:
         """The channel ``name`` as the settings configure it; None when they leave it off.
         Each package imports its messenger's library only when it is configured."""
         if name == "web":
-            from channels import webchat
+            from peygir.channels import webchat
 
             return webchat.from_settings(self.settings, self.dialogue)
         if name == "telegram":
-            from channels import telegram
+            from peygir.channels import telegram
 
             return telegram.from_settings(self.settings, self.dialogue)
         if name == "instagram":
-            from channels import instagram
+            from peygir.channels import instagram
 
             return instagram.from_settings(self.settings, self.dialogue)
         if name == "eitaa":
-            from channels import eitaa
+            from peygir.channels import eitaa
 
             return eitaa.from_settings(self.settings, self.dialogue)
         raise ValueError(f"no channel named {name!r}")
@@ -135,7 +135,7 @@ class Core:
                                                  name="relearn")
 
     def _start_scheduler(self) -> None:
-        from bots.scheduler import Scheduler
+        from peygir.bots.scheduler import Scheduler
 
         scheduler = Scheduler(self.workflow, self.settings.scheduler_interval,
                               on_queued=self.wake,
@@ -144,8 +144,8 @@ class Core:
                                                    name="scheduler")
 
     def _start_transcription(self) -> None:
-        from bots.transcription import TranscriptionWorker
-        from media_ingest.transcribe import Transcriber
+        from peygir.bots.transcription import TranscriptionWorker
+        from peygir.media_ingest.transcribe import Transcriber
 
         model = self.settings.whisper_model
 

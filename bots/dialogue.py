@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from bots.chat_state import (
+from peygir.bots.chat_state import (
     ChatState,
     Draft,
     Place,
@@ -22,20 +22,20 @@ from bots.chat_state import (
     forget_all,
     remember_choices,
 )
-from bots.limits import CodeGuesses
-from bots.notices import Notices
-from config.clock import utcnow
-from config.pack import Pack
-from faq.answers import answer_text, offer_label
-from messages import texts
-from messages.persian import STATUS_LABELS, citizen_facing, jalali
-from messages.types import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
-from nlu.classifier import Classifier, Intent
-from nlu.erasure import asks_erasure
-from nlu.normalize import ascii_digits, normalize
-from ticket_store import examples, retention, store
-from ticket_store.models import ExampleSource
-from ticket_store.workflow import Workflow
+from peygir.bots.limits import CodeGuesses
+from peygir.bots.notices import Notices
+from peygir.config.clock import utcnow
+from peygir.config.pack import Pack
+from peygir.faq.answers import answer_text, offer_label
+from peygir.messages import texts
+from peygir.messages.persian import STATUS_LABELS, citizen_facing, jalali
+from peygir.messages.types import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
+from peygir.nlu.classifier import Classifier, Intent
+from peygir.nlu.erasure import asks_erasure
+from peygir.nlu.normalize import ascii_digits, normalize
+from peygir.ticket_store import examples, retention, store
+from peygir.ticket_store.models import ExampleSource
+from peygir.ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.pack import Pack
-from ticket_store.examples import MAX_TEXT, NewExample
+from peygir.config.pack import Pack
+from peygir.ticket_store.examples import MAX_TEXT, NewExample
 
 LABELS = ("service", "faq")
 NOT_LABELS = ("greeting", "status", "unknown")  # dev.jsonl's other kinds: nothing to learn

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from messages.types import IncomingMessage
+from peygir.messages.types import IncomingMessage
 
 
 @dataclass

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bots.chat_state import as_chat_state, remember_choices
-from config.pack import Pack
-from messages import texts
-from messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
-from messages.persian import to_persian_digits as digits
-from messages.types import PLAIN_TEXT_CHANNELS, Button, Reply
-from ticket_store import store
-from ticket_store.models import Ticket
-from ticket_store.voice import Answer, Line
+from peygir.bots.chat_state import as_chat_state, remember_choices
+from peygir.config.pack import Pack
+from peygir.messages import texts
+from peygir.messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
+from peygir.messages.persian import to_persian_digits as digits
+from peygir.messages.types import PLAIN_TEXT_CHANNELS, Button, Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.models import Ticket
+from peygir.ticket_store.voice import Answer, Line
 
 NO_CHAT_CHANNELS = frozenset({"open311"})  # tickets filed by an app: nobody to message
 DIGEST_CODES = 30  # codes listed in one escalation message; the rest are counted

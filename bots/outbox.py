@@ -17,11 +17,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bots import loop
-from config.clock import utcnow
-from messages.types import Reply
-from ticket_store import outbox
-from ticket_store.outbox import Queued
+from peygir.bots import loop
+from peygir.config.clock import utcnow
+from peygir.messages.types import Reply
+from peygir.ticket_store import outbox
+from peygir.ticket_store.outbox import Queued
 
 log = logging.getLogger(__name__)
 

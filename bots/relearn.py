@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bots import loop
-from config.pack import Pack
-from nlu.classifier import Classifier
-from nlu.holdout import split, top1_hits
-from ticket_store import examples as example_store
-from ticket_store.examples import Example
+from peygir.bots import loop
+from peygir.config.pack import Pack
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.holdout import split, top1_hits
+from peygir.ticket_store import examples as example_store
+from peygir.ticket_store.examples import Example
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bots import loop
-from ticket_store import retention, rollups
-from ticket_store.escalation import auto_close, escalate
-from ticket_store.workflow import Workflow
+from peygir.bots import loop
+from peygir.ticket_store import retention, rollups
+from peygir.ticket_store.escalation import auto_close, escalate
+from peygir.ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
 

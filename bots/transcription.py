@@ -16,12 +16,12 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
-from bots import loop
-from bots.dialogue import Dialogue
-from messages import texts
-from messages.types import IncomingMessage, Reply
-from ticket_store import store
-from ticket_store.models import JobStatus, TranscriptionJob
+from peygir.bots import loop
+from peygir.bots.dialogue import Dialogue
+from peygir.messages import texts
+from peygir.messages.types import IncomingMessage, Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.models import JobStatus, TranscriptionJob
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from media_ingest.images import exif_location
-from media_ingest.intake import check, store_bytes
-from media_ingest.probe import MediaError
-from messages.types import Attachment
+from peygir.media_ingest.images import exif_location
+from peygir.media_ingest.intake import check, store_bytes
+from peygir.media_ingest.probe import MediaError
+from peygir.messages.types import Attachment
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bots.dialogue import Dialogue
-from channels.base import Quiet
-from messages.types import Attachment, IncomingMessage, Location, Reply
-from ticket_store import outbox
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.base import Quiet
+from peygir.messages.types import Attachment, IncomingMessage, Location, Reply
+from peygir.ticket_store import outbox
 
 CHANNEL = "memory"
 

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from config.city import City, load_city
-from config.strict import Strict, phrase_list
-from faq.entries import FaqEntry  # and still importable from here
+from peygir.config.city import City, load_city
+from peygir.config.faq_entry import FaqEntry  # and still importable from here
+from peygir.config.strict import Strict, phrase_list
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "pack"
 MUNICIPAL = "municipal"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from config.pack import Pack
-    from faq.entries import FaqEntry
+    from peygir.config.faq_entry import FaqEntry
+    from peygir.config.pack import Pack
 
 
 def _entry(pack: Pack, faq_id: str) -> FaqEntry | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faq.entries import FaqEntry
+from peygir.config.faq_entry import FaqEntry
 
 # Field weights, on the classifier's scale (a service keyword or name is 1.0): the question is
 # the entry's own wording, a variant one citizen's way of asking it.

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from media_ingest.probe import NOT_KIND, MediaError, MediaInfo, file_size, truncated
+from peygir.media_ingest.probe import NOT_KIND, MediaError, MediaInfo, file_size, truncated
 
 DEFAULT_MAX_PIXELS = 40_000_000
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO

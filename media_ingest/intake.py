@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from media_ingest.images import DEFAULT_MAX_PIXELS, inspect_image
-from media_ingest.probe import (
+from peygir.media_ingest.images import DEFAULT_MAX_PIXELS, inspect_image
+from peygir.media_ingest.probe import (
     NOT_KIND,
     Kind,
     MediaError,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import av
 
-from media_ingest.whisper_model import not_fetched, resolve
+from peygir.media_ingest.whisper_model import not_fetched, resolve
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

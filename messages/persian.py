@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
-from messages.digits import persian_digits
-from messages.types import Button, Reply
+from peygir.messages.digits import persian_digits
+from peygir.messages.types import Button, Reply
 
 _JALALI_MONTHS = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور",
                   "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from messages.digits import persian_digits
+from peygir.messages.digits import persian_digits
 
 # Channels that cannot show buttons: replies go out as numbered choices (Reply.plain_text) and
 # a digit answers them.

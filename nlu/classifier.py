@@ -24,12 +24,12 @@ from typing import Literal
 
 import numpy as np
 
-from config.pack import Pack
-from faq.index import indexed_fields
-from nlu.concepts import concept
-from nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
-from nlu.learned import LabelledExample, LearnedModel, label_of
-from nlu.lexicon import (
+from peygir.config.pack import Pack
+from peygir.faq.index import indexed_fields
+from peygir.nlu.concepts import concept
+from peygir.nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
+from peygir.nlu.learned import LabelledExample, LearnedModel, label_of
+from peygir.nlu.lexicon import (
     GREETING_WORDS,
     HOW_WHERE_WORDS,
     PROBLEM_WORDS,
@@ -38,8 +38,8 @@ from nlu.lexicon import (
     STATUS_WORDS,
     STOPWORDS,
 )
-from nlu.ngrams import TrigramIndex, trigrams
-from nlu.normalize import ascii_digits, match_tokens, normalize
+from peygir.nlu.ngrams import TrigramIndex, trigrams
+from peygir.nlu.normalize import ascii_digits, match_tokens, normalize
 
 Kind = Literal["service", "faq", "status", "greeting", "unknown"]
 

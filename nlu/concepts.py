@@ -8,7 +8,7 @@ not any city's catalogue, and are matched exactly after folding (no fuzzy concep
 
 from __future__ import annotations
 
-from nlu.normalize import match_tokens
+from peygir.nlu.normalize import match_tokens
 
 # Each group is one kind of thing a citizen reports, written the ways Iranians write it:
 # spoken forms (بارون، آشغال، قبرستون), everyday misspellings (دسانداز، پیادرو، آشقال),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from nlu.normalize import ZWNJ, normalize
+from peygir.nlu.normalize import ZWNJ, normalize
 
 # «اطلاعات من را پاک کنید», «اطلاعاتم رو پاک کن», «حذف اطلاعات من», «شماره منو پاک کنید»:
 # a word for the citizen's data, owned by them, and erasing asked for (not feared, not

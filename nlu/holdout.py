@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from nlu.classifier import Classifier
+from peygir.nlu.classifier import Classifier
 
 HELD_BACK_ONE_IN = 10
 MAX_SCORED = 2000  # the newest held-back lines scored: bounded time for any history

@@ -23,8 +23,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from config.pack import Pack
-from nlu.normalize import normalize
+from peygir.config.pack import Pack
+from peygir.nlu.normalize import normalize
 
 Label = str  # "service:<code>" or "faq:<id>"
 

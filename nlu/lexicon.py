@@ -6,7 +6,7 @@ pack. Entries are written in plain Persian and folded with the same function as 
 
 from __future__ import annotations
 
-from nlu.normalize import match_tokens
+from peygir.nlu.normalize import match_tokens
 
 _STOPWORDS_TEXT = """
 و یا در به از که را رو با برای تا هم یه یک این اون آن همین همون اونجا اینجا اینا اونا

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from nlu.finglish import is_latin_word, to_persian
+from peygir.nlu.finglish import is_latin_word, to_persian
 
 ZWNJ = "\u200c"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bots.dialogue import Dialogue
-from channels.memory import MemoryChannel
-from config.pack import Pack, load_pack
-from media_ingest.whisper_model import assemble_base
-from nlu.classifier import Classifier
-from ticket_store.db import close_db, open_db
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack, load_pack
+from peygir.media_ingest.whisper_model import assemble_base
+from peygir.nlu.classifier import Classifier
+from peygir.ticket_store.db import close_db, open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PEYGIR_SHARED", ROOT.parent / "shared"))

@@ -16,16 +16,16 @@ from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from bots.core import Core
-from bots.dialogue import Dialogue
-from bots.notices import Notices
-from config.pack import Pack
-from config.settings import Settings
-from nlu.classifier import Classifier
+from peygir.bots.core import Core
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.notices import Notices
+from peygir.config.pack import Pack
+from peygir.config.settings import Settings
+from peygir.nlu.classifier import Classifier
+from peygir.ticket_store.workflow import Workflow
+from peygir.web.app import create_app
 from tests.conftest import SHARED
 from tests.support import free_port
-from ticket_store.workflow import Workflow
-from web.app import create_app
 
 SCHEMAS = SHARED / "open311" / "georeport-v2"
 KEYS = ("key-one-0123456789", "key-two-9876543210")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from bots.core import Core
-from config.settings import Settings
-from ticket_store import staff as staff_store
-from ticket_store import store
-from ticket_store.deadlines import Deadlines
-from ticket_store.models import Citizen, Ticket
-from web.app import create_app
+from peygir.bots.core import Core
+from peygir.config.settings import Settings
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store import store
+from peygir.ticket_store.deadlines import Deadlines
+from peygir.ticket_store.models import Citizen, Ticket
+from peygir.web.app import create_app
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -71,7 +71,7 @@ async def file(service: str = "waste_bin", *, chat: str = "c1", urgent: bool = F
                location: tuple[float, float] | None = None, unit: str | None = None,
                district: str | None = None) -> Ticket:
     """A ticket as the dialogue files it, with a citizen who shared a phone number."""
-    from messages.types import Location
+    from peygir.messages.types import Location
 
     now = now or datetime.now(UTC)
     citizen, _ = await Citizen.get_or_create(channel="memory", user_id=chat)

@@ -44,13 +44,13 @@ def serve_env(**settings: str) -> dict[str, str]:
 @contextmanager
 def serving(env: Mapping[str, str], log_path: Path, ready: str = "/healthz",
             timeout: float = 60.0) -> Iterator[str]:
-    """Run `python -m bots.cli serve` with ``env`` until the block ends; yields its base URL
+    """Run `python -m peygir serve` with ``env`` until the block ends; yields its base URL
     once ``ready`` answers. Its output goes to ``log_path`` and is printed afterwards (pytest
     shows it only when a test failed)."""
     base = f"http://127.0.0.1:{env['PEYGIR_WEB_PORT']}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxies
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], cwd=REPO_ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "peygir", "serve"], cwd=REPO_ROOT,
                                 env=dict(env), stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + timeout
@@ -94,9 +94,9 @@ def reset_postgres(url: str) -> None:
 def openapi_document(**settings: object) -> dict[str, object]:
     """The OpenAPI document `peygir serve` builds with these settings (it serves it only to
     signed-in staff, and only with PEYGIR_API_DOCS on; tests read the app's own copy)."""
-    from bots.core import Core
-    from config.settings import Settings
-    from web.app import create_app
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from peygir.web.app import create_app
 
     return create_app(Core.build(Settings(**settings))).openapi()  # type: ignore[arg-type]
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from bots.core import Core
-from config.settings import Settings
+from peygir.bots.core import Core
+from peygir.config.settings import Settings
 
 
 async def test_off_unless_configured(tmp_path: Path) -> None:

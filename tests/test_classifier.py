@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from config.pack import Pack
-from nlu.classifier import Classifier
+from peygir.config.pack import Pack
+from peygir.nlu.classifier import Classifier
 from tests.conftest import DEV_SET, EVAL_PACK
 
 
@@ -78,7 +78,7 @@ def test_dev_set_accuracy_floor(eval_classifier: Classifier) -> None:
 def test_cli_classify_contract() -> None:
     messages = "چاله بزرگ وسط خیابان\nساعت کاری شهرداری چنده؟\nکد ۱۲۳۴۵۶۷۸\nسلام\nبادمجان\n"
     result = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "classify", "--pack", str(EVAL_PACK)],
+        [sys.executable, "-m", "peygir", "classify", "--pack", str(EVAL_PACK)],
         input=messages, capture_output=True, text=True, timeout=60, check=True,
     )
     rows = [json.loads(line) for line in result.stdout.splitlines()]

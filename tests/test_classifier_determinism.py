@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from config.pack import DEFAULT_PACK_DIR, Pack, load_pack
-from nlu.fuzzy_index import FuzzyVocab
+from peygir.config.pack import DEFAULT_PACK_DIR, Pack, load_pack
+from peygir.nlu.fuzzy_index import FuzzyVocab
 from tests.conftest import DEV_SET, EVAL_PACK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def _classify(pack: Path, seed: str, stdin: bytes, tmp_path: Path) -> bytes:
         "PEYGIR_DATABASE_URL": f"sqlite://{tmp_path / 'peygir.db'}",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "classify", "--pack", str(pack)],
+        [sys.executable, "-m", "peygir", "classify", "--pack", str(pack)],
         input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=120, check=True,
     )
     return result.stdout

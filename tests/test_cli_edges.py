@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bots.dialogue import Dialogue
-from bots.transcription import TranscriptionWorker
-from channels.memory import MemoryChannel
-from media_ingest.intake import store_by_hash
-from media_ingest.transcribe import NoAudio, Transcriber, check_audio
-from media_ingest.whisper_model import ModelMissing
-from messages.types import Attachment
-from ticket_store.models import TranscriptionJob
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.transcription import TranscriptionWorker
+from peygir.channels.memory import MemoryChannel
+from peygir.media_ingest.intake import store_by_hash
+from peygir.media_ingest.transcribe import NoAudio, Transcriber, check_audio
+from peygir.media_ingest.whisper_model import ModelMissing
+from peygir.messages.types import Attachment
+from peygir.ticket_store.models import TranscriptionJob
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough password"
@@ -31,7 +31,7 @@ def peygir(*args: str, cwd: Path, stdin: str | None = None,
              if not k.startswith(("PEYGIR_", "HF_", "HUGGINGFACE_"))}
     clean.update(PYTHONPATH=str(ROOT), PEYGIR_DATABASE_URL=f"sqlite://{cwd / 'peygir.db'}",
                  **env)
-    return subprocess.run([sys.executable, "-m", "bots.cli", *args], cwd=cwd, env=clean,
+    return subprocess.run([sys.executable, "-m", "peygir", *args], cwd=cwd, env=clean,
                           input=stdin, stdin=subprocess.DEVNULL if stdin is None else None,
                           capture_output=True, text=True, timeout=120)
 
@@ -95,9 +95,9 @@ async def test_serve_logs_one_plain_line_when_the_model_cannot_be_fetched(
                        path=str(stored))
     await chat.send(chat.message("nm", attachments=(voice,)))
     worker = TranscriptionWorker(dialogue, lambda: Transcriber("base"))
-    with caplog.at_level(logging.WARNING, logger="bots.transcription"):
+    with caplog.at_level(logging.WARNING, logger="peygir.bots.transcription"):
         assert await worker.run_once()
-    [record] = [r for r in caplog.records if r.name == "bots.transcription"]
+    [record] = [r for r in caplog.records if r.name == "peygir.bots.transcription"]
     logged = record.getMessage()
     assert "\n" not in logged and record.exc_info is None
     assert "no Whisper model" in logged and "peygir whisper assemble" in logged

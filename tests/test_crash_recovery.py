@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.models import OutboxMessage, Ticket
 from tests.fakes.botapi import FakeBotApi
 from tests.support import free_port
-from ticket_store.db import close_db, open_db
-from ticket_store.models import OutboxMessage, Ticket
 
 TOKEN = "333:CRASH"
 
@@ -30,7 +30,7 @@ def start_serve(database_url: str, api: FakeBotApi, tmp_path: Path) -> subproces
         "PEYGIR_TELEGRAM_API": api.base_url,
     }
     log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - kept open for the child
-    return subprocess.Popen([sys.executable, "-m", "bots.cli", "serve"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "peygir", "serve"], env=env,
                             stdout=log, stderr=log)
 
 

@@ -3,15 +3,15 @@
 import itertools
 import re
 
-from bots.dialogue import Dialogue
-from channels.memory import MemoryChannel
-from config.pack import Pack
-from messages.persian import to_persian_digits
-from messages.types import Reply
-from nlu.classifier import Classifier
-from nlu.normalize import ascii_digits
-from ticket_store.db import close_db, open_db
-from ticket_store.models import OutboxMessage, ProcessedUpdate, Ticket, TicketEvent
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack
+from peygir.messages.persian import to_persian_digits
+from peygir.messages.types import Reply
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.models import OutboxMessage, ProcessedUpdate, Ticket, TicketEvent
 
 CODE = re.compile(r"[۰-۹]{8}")
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from channels.downloads import keep_download
-from messages.types import Attachment
+from peygir.channels.downloads import keep_download
+from peygir.messages.types import Attachment
 from tests.media_samples import jpeg_with_gps, zip_named_jpeg
 
 

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from channels.eitaa import InitDataError, sign, verify_init_data
-from messages import texts
+from peygir.channels.eitaa import InitDataError, sign, verify_init_data
+from peygir.messages import texts
 from tests.support import CHROMIUM, CHROMIUM_ARGS, serve_env, serving
 
 TOKEN = "eitaa-app-token-for-tests"
@@ -206,10 +206,10 @@ async def test_a_units_evidence_photo_reaches_the_mini_app_as_a_url(db: str, tmp
     photo's /media/ URL (never the server's path), and the URL serves the photo."""
     import httpx
 
-    from bots.core import Core
-    from config.settings import Settings
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from peygir.web.app import create_app
     from tests.panel_support import file, jpeg
-    from web.app import create_app
 
     settings = Settings(database_url=db, media_dir=tmp_path / "media", eitaa_token=TOKEN,
                         _env_file=None)
@@ -231,8 +231,8 @@ async def test_a_units_evidence_photo_reaches_the_mini_app_as_a_url(db: str, tmp
 
 
 async def test_a_notification_carries_photo_links(eitaa: FakeEitaa, tmp_path: Path) -> None:
-    from channels.eitaa import EitaaSender
-    from messages.types import Reply
+    from peygir.channels.eitaa import EitaaSender
+    from peygir.messages.types import Reply
 
     sender = EitaaSender(TOKEN, f"{eitaa.base}/api", public_url="https://137.city.example/")
     try:

@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
-from bots.outbox import RetryLater, Undeliverable
-from channels.eitaa.push import EitaaPush, take_for_app
-from messages.types import Reply
+from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.channels.eitaa.push import EitaaPush, take_for_app
+from peygir.messages.types import Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.models import OutboxMessage
 from tests.test_outbox import Clock, ScriptedSender
-from ticket_store import store
-from ticket_store.models import OutboxMessage
 
 
 async def test_a_reply_the_app_showed_is_not_pushed(db: str) -> None:

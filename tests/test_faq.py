@@ -8,20 +8,20 @@ from dataclasses import replace
 import pytest
 from pydantic import ValidationError
 
-import config.pack
-from bots.dialogue import Dialogue
-from channels.memory import MemoryChannel
-from config.pack import MUNICIPAL, Pack, Service
-from faq.answers import answer_text, offer_label
-from faq.entries import FaqEntry
-from faq.index import W_QUESTION, W_VARIANT, IndexedField, indexed_fields
-from nlu.classifier import W_KEYWORD, Classifier
+import peygir.config.pack
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.memory import MemoryChannel
+from peygir.config.faq_entry import FaqEntry
+from peygir.config.pack import MUNICIPAL, Pack, Service
+from peygir.faq.answers import answer_text, offer_label
+from peygir.faq.index import W_QUESTION, W_VARIANT, IndexedField, indexed_fields
+from peygir.nlu.classifier import W_KEYWORD, Classifier
 
 # -- entries -------------------------------------------------------------------------------
 
 
 def test_the_pack_holds_faq_entries(eval_pack: Pack) -> None:
-    assert config.pack.FaqEntry is FaqEntry  # the old import path still works
+    assert peygir.config.pack.FaqEntry is FaqEntry  # the old import path still works
     assert eval_pack.faqs and all(isinstance(f, FaqEntry) for f in eval_pack.faqs)
 
 

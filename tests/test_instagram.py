@@ -19,12 +19,13 @@ from instagrapi import Client
 from instagrapi.extractors import extract_direct_message
 from PIL import Image
 
-from bots.dialogue import Dialogue
-from channels.instagram.runner import InstagramBot
-from channels.instagram.wire import direct_texts, item_to_incoming
-from messages import texts
-from messages.persian import to_persian_digits
-from messages.types import Button, Reply
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.instagram.runner import InstagramBot
+from peygir.channels.instagram.wire import direct_texts, item_to_incoming
+from peygir.messages import texts
+from peygir.messages.persian import to_persian_digits
+from peygir.messages.types import Button, Reply
+from peygir.ticket_store.models import Attachment, OutboxMessage, Ticket
 from tests.fakes.instagram import (
     CHALLENGE,
     PLEASE_WAIT,
@@ -32,7 +33,6 @@ from tests.fakes.instagram import (
     VIEWER_PK,
     FakeInstagram,
 )
-from ticket_store.models import Attachment, OutboxMessage, Ticket
 
 THREAD = "340282366841710300949128531777654287254"
 REPORT = "سطل زباله سر کوچه‌مون پر شده و بو میده"
@@ -153,7 +153,7 @@ async def test_a_rate_limit_is_survived(fake: FakeInstagram, bot: InstagramBot,
     fake.failures += [("inbox", PLEASE_WAIT), ("inbox", PLEASE_WAIT),
                       ("broadcast", PLEASE_WAIT)]
     bot.outbox.sender.slow_down = 0.2  # type: ignore[attr-defined]
-    caplog.set_level(logging.WARNING, "channels.instagram.runner")
+    caplog.set_level(logging.WARNING, "peygir.channels.instagram.runner")
     await bot.start()
     await asyncio.wait_for(bot.polled.wait(), 10)
     for _ in range(100):  # the send was refused once too; the outbox tries again
@@ -169,7 +169,7 @@ async def test_a_rate_limit_is_survived(fake: FakeInstagram, bot: InstagramBot,
 async def test_a_lost_session_and_a_challenge_are_backed_off(
     fake: FakeInstagram, bot: InstagramBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "channels.instagram.runner")
+    caplog.set_level(logging.INFO, "peygir.channels.instagram.runner")
     fake.failures.append(("inbox", CHALLENGE))
     fake.sessions.clear()  # Instagram forgets the session: login_required everywhere
     fake.say(THREAD, text=REPORT)
@@ -279,8 +279,8 @@ async def test_a_silent_item_at_the_edge_says_nothing_either_way(
 async def test_evidence_photos_go_as_links_on_the_public_address(
     fake: FakeInstagram, bot: InstagramBot, tmp_path: Path
 ) -> None:
-    from messages.types import PHOTO_LINKS
-    from ticket_store import store
+    from peygir.messages.types import PHOTO_LINKS
+    from peygir.ticket_store import store
 
     fake.thread(THREAD)
     photo = tmp_path / ("ab" * 32 + ".jpg")

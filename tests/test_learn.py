@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
-from bots.learn import Unreadable, read_labels
-from config.pack import Pack
-from nlu.normalize import normalize
-from tests.conftest import DEV_SET, EVAL_PACK, ROOT
-from ticket_store.db import APP, close_db, migrate_to, open_db
-from ticket_store.examples import (
+from peygir.bots.learn import Unreadable, read_labels
+from peygir.config.pack import Pack
+from peygir.nlu.normalize import normalize
+from peygir.ticket_store.db import APP, close_db, migrate_to, open_db
+from peygir.ticket_store.examples import (
     AddResult,
     Example,
     NewExample,
@@ -25,7 +24,8 @@ from ticket_store.examples import (
     count_examples,
     load_examples,
 )
-from ticket_store.models import LabelledExample
+from peygir.ticket_store.models import LabelledExample
+from tests.conftest import DEV_SET, EVAL_PACK, ROOT
 
 # Messages written for these tests (none is from the evaluation set).
 LAMP = "چراغ‌های کوچه ما سه شب است خاموش است"
@@ -187,7 +187,7 @@ def _peygir(*args: str, database_url: str, cwd: Path,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PEYGIR_DATABASE_URL": database_url}
     env.pop("PEYGIR_PACK", None)
-    return subprocess.run([sys.executable, "-m", "bots.cli", *args], input=stdin, env=env,
+    return subprocess.run([sys.executable, "-m", "peygir", *args], input=stdin, env=env,
                           cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -242,9 +242,9 @@ async def test_serve_answers_with_the_history_in_its_database(
         database_url: str, tmp_path: Path) -> None:
     """What `peygir learn` put in the database reaches `peygir serve`: Core trains on it at
     start, and the next citizen who writes like that history is offered its service."""
-    from bots.core import Core
-    from channels.memory import MemoryChannel
-    from config.settings import Settings
+    from peygir.bots.core import Core
+    from peygir.channels.memory import MemoryChannel
+    from peygir.config.settings import Settings
     from tests.test_learned import HISTORY, MESSAGE
 
     async def offered(core: Core, chat: str, update: int) -> str:

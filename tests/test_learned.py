@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from config.pack import Pack, Service
-from nlu.classifier import Classifier
-from nlu.learned import Example, LearnedModel, label_of
-from nlu.normalize import match_tokens, normalize
+from peygir.config.pack import Pack, Service
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.learned import Example, LearnedModel, label_of
+from peygir.nlu.normalize import match_tokens, normalize
 from tests.hostile.test_classify_cost import HOSTILE, PEAK_BOUND, address_space_cap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def test_hand_transform_equals_sklearn(default_pack: Pack) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
-    from nlu import learned as module
+    from peygir.nlu import learned as module
 
     phrases = module.pack_phrases(default_pack)
     texts = [normalize(t) for t, _ in phrases]

@@ -14,22 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from bots.core import Core
-from bots.relearn import Relearner
-from channels.memory import MemoryChannel
-from messages.types import Reply
-from nlu.holdout import held_back
-from nlu.normalize import normalize
-from tests.panel_support import build_app, client, csrf_for, file, signed_in
-from ticket_store import retention
-from ticket_store.examples import NewExample, add_examples, digest
-from ticket_store.models import (
+from peygir.bots.core import Core
+from peygir.bots.relearn import Relearner
+from peygir.channels.memory import MemoryChannel
+from peygir.messages.types import Reply
+from peygir.nlu.holdout import held_back
+from peygir.nlu.normalize import normalize
+from peygir.ticket_store import retention
+from peygir.ticket_store.examples import NewExample, add_examples, digest
+from peygir.ticket_store.models import (
     ExampleSource,
     LabelledExample,
     OutboxMessage,
     Ticket,
     TicketEvent,
 )
+from tests.panel_support import build_app, client, csrf_for, file, signed_in
 
 # A garbage truck's noise at night: a shop's nuisance, garbage collection or a building site's.
 NOISY_TRUCK = "کامیون شهرداری هر شب ساعت سه صدای وحشتناک میده نمیشه خوابید"

@@ -10,11 +10,11 @@ from typing import NoReturn
 import pytest
 from PIL import Image, ImageFile
 
-from media_ingest import intake
-from media_ingest import probe as probe_module
-from media_ingest.images import exif_location, inspect_image, strip_exif
-from media_ingest.intake import Limits, check, store_by_hash
-from media_ingest.probe import MediaError, probe
+from peygir.media_ingest import intake
+from peygir.media_ingest import probe as probe_module
+from peygir.media_ingest.images import exif_location, inspect_image, strip_exif
+from peygir.media_ingest.intake import Limits, check, store_by_hash
+from peygir.media_ingest.probe import MediaError, probe
 from tests import media_samples as samples
 
 PERSIAN = re.compile("[\u0600-\u06ff]")

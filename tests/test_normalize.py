@@ -1,6 +1,6 @@
-from messages.digits import persian_digits
-from nlu.finglish import to_persian
-from nlu.normalize import match_tokens, normalize
+from peygir.messages.digits import persian_digits
+from peygir.nlu.finglish import to_persian
+from peygir.nlu.normalize import match_tokens, normalize
 
 
 def test_arabic_letters_become_persian() -> None:

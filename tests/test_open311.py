@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bots.core import Core
-from config.pack import Pack
-from nlu.classifier import Classifier
+from peygir.bots.core import Core
+from peygir.config.pack import Pack
+from peygir.nlu.classifier import Classifier
+from peygir.ticket_store import store
+from peygir.ticket_store.models import Citizen, Open311Request, Ticket, TicketEvent, TicketStatus
 from tests.open311_support import (
     KEYS,
     as_xml_text,
@@ -25,8 +27,6 @@ from tests.open311_support import (
     validate,
     xml_items,
 )
-from ticket_store import store
-from ticket_store.models import Citizen, Open311Request, Ticket, TicketEvent, TicketStatus
 
 PHONE = "09121234567"
 PERSONAL = {"phone": PHONE, "email": "maryam.ahmadi@example.ir", "first_name": "مریم",

@@ -37,7 +37,7 @@ SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
-    """`python -m bots.cli serve` with two Open311 keys; its base URL."""
+    """`python -m peygir serve` with two Open311 keys; its base URL."""
     tmp = tmp_path_factory.mktemp("open311fuzz")
     database_url = database_for(request, tmp)
     env = serve_env(PEYGIR_DATABASE_URL=database_url, PEYGIR_MEDIA_DIR=str(tmp / "media"),

@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from messages.types import Reply
-from ticket_store import store
-from ticket_store.models import OutboxMessage
+from peygir.bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from peygir.messages.types import Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.models import OutboxMessage
 
 
 class Clock:

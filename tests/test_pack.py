@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from config.pack import Pack, PackError, check_pack, load_pack
+from peygir.config.pack import Pack, PackError, check_pack, load_pack
 
 GOOD_SERVICE = """\
   - service_code: asphalt
@@ -107,7 +107,7 @@ def test_missing_folder_and_files(tmp_path: Path) -> None:
 
 def run_cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bots.cli", *args], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "peygir", *args], capture_output=True, text=True, timeout=60,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -10,6 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store.models import (
+    Attachment,
+    LoginAttempt,
+    OutboxMessage,
+    StaffSession,
+    TicketEvent,
+    TicketStatus,
+)
 from tests.panel_support import (
     CITIZEN_NAME,
     PASSWORD,
@@ -23,15 +32,6 @@ from tests.panel_support import (
     jpeg,
     sign_in,
     signed_in,
-)
-from ticket_store import staff as staff_store
-from ticket_store.models import (
-    Attachment,
-    LoginAttempt,
-    OutboxMessage,
-    StaffSession,
-    TicketEvent,
-    TicketStatus,
 )
 
 
@@ -212,8 +212,8 @@ async def test_dashboard_figures(app) -> None:
 
 
 async def test_dashboard_for_a_range_of_jalali_dates(app) -> None:
-    from messages.digits import persian_digits
-    from messages.persian import local_jalali
+    from peygir.messages.digits import persian_digits
+    from peygir.messages.persian import local_jalali
 
     tz = app.state.core.settings.timezone
     old = await file("asphalt", now=days_ago(10))
@@ -343,7 +343,7 @@ async def test_contact_visible_to_the_unit_only_after_consent(app) -> None:
 
 
 async def test_dashboard_lists_escalation_alerts(app) -> None:
-    from ticket_store.models import EscalationAlert
+    from peygir.ticket_store.models import EscalationAlert
 
     waiting = await file(unit="r1_services", now=days_ago(2))
     elsewhere = await file(unit="r2_services", chat="c2", now=days_ago(2))
@@ -362,9 +362,9 @@ async def test_dashboard_lists_escalation_alerts(app) -> None:
 
 
 async def test_ticket_page_shows_duplicates(app) -> None:
-    from messages.types import Location
-    from ticket_store import store
-    from ticket_store.models import Citizen
+    from peygir.messages.types import Location
+    from peygir.ticket_store import store
+    from peygir.ticket_store.models import Citizen
 
     workflow = app.state.core.workflow
     first_citizen, _ = await Citizen.get_or_create(channel="memory", user_id="a")
@@ -390,7 +390,7 @@ def test_hotspot_labels_keep_out_of_the_bars() -> None:
     is the row's tooltip."""
     import re
 
-    from web.panel.charts import LABEL_CHAR_PX, hbars
+    from peygir.web.panel.charts import LABEL_CHAR_PX, hbars
 
     long = "آسفالت، چاله و دست‌انداز معابر — منطقه ۱ (شمال غرب)"
     longer = "تعمیر و نگهداری روشنایی معابر و پارک‌ها و فضای سبز شهری — منطقه ۳ (جنوب شرق)"

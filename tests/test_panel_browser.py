@@ -45,13 +45,13 @@ class Env:
         self.url = f"http://127.0.0.1:{self.vars['PEYGIR_WEB_PORT']}"
 
     def peygir(self, *args: str, stdin: str = "") -> None:
-        subprocess.run([sys.executable, "-m", "bots.cli", *args], cwd=REPO_ROOT, env=self.vars,
+        subprocess.run([sys.executable, "-m", "peygir", *args], cwd=REPO_ROOT, env=self.vars,
                        input=stdin, text=True, check=True, capture_output=True)
 
     def run(self, coroutine_fn):  # a short database session of the citizen's side
-        from bots.core import Core
-        from config.settings import Settings
-        from ticket_store.db import close_db, open_db
+        from peygir.bots.core import Core
+        from peygir.config.settings import Settings
+        from peygir.ticket_store.db import close_db, open_db
 
         async def main():
             core = Core.build(Settings(database_url=self.db, media_dir=self.media,
@@ -141,10 +141,10 @@ def _font_loaded(page: Page) -> bool:
 
 
 def test_operator_unit_citizen_manager(browser: Browser, env: Env) -> None:
-    from channels.memory import MemoryChannel
-    from messages.types import Location
-    from ticket_store import store
-    from ticket_store.models import Citizen
+    from peygir.channels.memory import MemoryChannel
+    from peygir.messages.types import Location
+    from peygir.ticket_store import store
+    from peygir.ticket_store.models import Citizen
 
     # -- a citizen's report, on the in-memory channel, with no place: the centre's queue
     async def file_report(core):

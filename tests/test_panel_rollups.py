@@ -8,13 +8,13 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from bots.notices import Notices
-from config.pack import Pack
-from messages.types import Location
-from ticket_store import rollups, store
-from ticket_store.models import Citizen, PanelRollup, PanelRollupChange, Ticket, TicketStatus
-from ticket_store.workflow import Workflow
-from web.panel import queries
+from peygir.bots.notices import Notices
+from peygir.config.pack import Pack
+from peygir.messages.types import Location
+from peygir.ticket_store import rollups, store
+from peygir.ticket_store.models import Citizen, PanelRollup, PanelRollupChange, Ticket, TicketStatus
+from peygir.ticket_store.workflow import Workflow
+from peygir.web.panel import queries
 
 NOW = datetime(2025, 3, 20, 9, 30, 17, tzinfo=UTC)  # today: a partial UTC day
 PERIODS = (7, 30, 90, 365)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store.models import StaffSession, StaffUser
 from tests.panel_support import PASSWORD, build_app, client, csrf_for, sign_in, signed_in
-from ticket_store import staff as staff_store
-from ticket_store.models import StaffSession, StaffUser
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """Buttons degrade: on a channel without buttons a digit answers the numbered choices."""
 
-from bots.dialogue import Dialogue
-from channels.memory import MemoryChannel
-from messages.types import Button, Reply
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.memory import MemoryChannel
+from peygir.messages.types import Button, Reply
+from peygir.ticket_store.models import Ticket
 from tests.test_dialogue import buttons, tracking_code
-from ticket_store.models import Ticket
 
 REPORT = "سطل زباله سر کوچه‌مون پر شده و بو میده"
 

@@ -7,11 +7,11 @@ from itertools import pairwise
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from messages.types import Button, Reply
-from ticket_store import store
-from ticket_store.db import APP, close_db, migrate_to, open_db
-from ticket_store.deadlines import Deadlines
-from ticket_store.models import (
+from peygir.messages.types import Button, Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.db import APP, close_db, migrate_to, open_db
+from peygir.ticket_store.deadlines import Deadlines
+from peygir.ticket_store.models import (
     ChatState,
     Citizen,
     OutboxMessage,
@@ -144,7 +144,7 @@ async def test_sqlite_commits_in_wal_with_normal_sync(tmp_path) -> None:  # type
     URL that asks for FULL gets FULL."""
     from tortoise import connections
 
-    from ticket_store.db import close_db, open_db
+    from peygir.ticket_store.db import close_db, open_db
 
     for url, expected in ((f"sqlite://{tmp_path / 'a.db'}", 1),
                           (f"sqlite://{tmp_path / 'b.db'}?synchronous=FULL", 2)):
@@ -165,7 +165,7 @@ async def test_sqlite_checkpoints_in_the_background(tmp_path) -> None:  # type: 
 
     from tortoise import connections
 
-    from ticket_store.db import CHECKPOINT_INTERVAL, close_db, open_db
+    from peygir.ticket_store.db import CHECKPOINT_INTERVAL, close_db, open_db
 
     path = tmp_path / "c.db"
     await open_db(f"sqlite://{path}")

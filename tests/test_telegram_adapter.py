@@ -4,9 +4,9 @@ from typing import Any
 
 from aiogram.types import Update
 
-from channels.telegram.runner import FloodGate
-from channels.telegram.wire import MAX_TEXT, to_incoming
-from messages.types import split_text
+from peygir.channels.telegram.runner import FloodGate
+from peygir.channels.telegram.wire import MAX_TEXT, to_incoming
+from peygir.messages.types import split_text
 
 USER = {"id": 42, "is_bot": False, "first_name": "شهروند"}
 CHAT = {"id": 42, "type": "private", "first_name": "شهروند"}

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bots.dialogue import Dialogue
-from channels.telegram.runner import Messengers
-from messages.types import Reply
-from nlu.normalize import ascii_digits
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.telegram.runner import Messengers
+from peygir.messages.types import Reply
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store.models import Attachment, OutboxMessage, Ticket
 from tests.fakes.botapi import FakeBotApi
 from tests.media_samples import jpeg_with_gps
-from ticket_store.models import Attachment, OutboxMessage, Ticket
 
 TG = "111:TELEGRAM"
 BALE = "222:BALE"
@@ -317,8 +317,8 @@ async def test_voice_note_with_two_photos_files_the_right_service(
         whisper_dir: Path) -> None:
     """A spoken report and an album of two photos, as a citizen sends them on Telegram:
     real Whisper hears it, the citizen taps the service, and one ticket holds all three."""
-    from bots.transcription import TranscriptionWorker
-    from media_ingest.transcribe import Transcriber
+    from peygir.bots.transcription import TranscriptionWorker
+    from peygir.media_ingest.transcribe import Transcriber
 
     chat = 902
     api.push_voice(TG, chat, voice_note.read_bytes(), duration=5)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from media_ingest.transcribe import Transcriber
-from media_ingest.whisper_model import ModelMissing, assemble_base, resolve
+from peygir.media_ingest.transcribe import Transcriber
+from peygir.media_ingest.whisper_model import ModelMissing, assemble_base, resolve
 
 
 def test_assembling_is_idempotent(whisper_dir: Path) -> None:
@@ -39,7 +39,7 @@ def test_cli_transcribe_contract(whisper_dir: Path, voice_note: Path, tmp_path: 
     empty.write_bytes(b"")
     missing = tmp_path / "missing.ogg"
     result = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "transcribe", "--model", str(whisper_dir),
+        [sys.executable, "-m", "peygir", "transcribe", "--model", str(whisper_dir),
          str(voice_note), str(empty), str(missing), str(voice_note)],
         capture_output=True, text=True, timeout=300,
     )
@@ -55,7 +55,7 @@ def test_cli_transcribe_contract(whisper_dir: Path, voice_note: Path, tmp_path: 
 
 
 def test_hint_words_read_back_are_recognised() -> None:
-    from media_ingest.transcribe import echoes_hints
+    from peygir.media_ingest.transcribe import echoes_hints
 
     hints = "آسفالت درخت افتاده سرعت‌گیر اتوبوس تاکسی زباله ساخت و ساز"
     # Three hint words in a row: Whisper reading its prompt back, not a citizen.

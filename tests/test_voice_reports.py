@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bots.dialogue import Dialogue
-from bots.transcription import TranscriptionWorker
-from channels.memory import MemoryChannel
-from media_ingest.intake import store_by_hash
-from media_ingest.transcribe import Transcriber
-from messages.types import Attachment, Reply
-from ticket_store.models import Attachment as AttachmentRow
-from ticket_store.models import JobStatus, Ticket, TranscriptionJob
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.transcription import TranscriptionWorker
+from peygir.channels.memory import MemoryChannel
+from peygir.media_ingest.intake import store_by_hash
+from peygir.media_ingest.transcribe import Transcriber
+from peygir.messages.types import Attachment, Reply
+from peygir.ticket_store.models import Attachment as AttachmentRow
+from peygir.ticket_store.models import JobStatus, Ticket, TranscriptionJob
 
 
 @dataclass

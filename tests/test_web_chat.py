@@ -1,6 +1,6 @@
 """Real-browser test of the web chat (channels/webchat/templates/chat.html + web/static/chat.js).
 
-Starts the real CLI (`python -m bots.cli serve`) on a free port with a throwaway SQLite
+Starts the real CLI (`python -m peygir serve`) on a free port with a throwaway SQLite
 database and drives Debian's Chromium through Playwright at a phone viewport.
 """
 
@@ -42,7 +42,7 @@ if not CHROMIUM.exists():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Run `python -m bots.cli serve` and yield its base URL."""
+    """Run `python -m peygir serve` and yield its base URL."""
     tmp = tmp_path_factory.mktemp("webchat")
     media = tmp / "media"
     media.mkdir()

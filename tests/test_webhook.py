@@ -7,12 +7,12 @@ import httpx
 import pytest
 import uvicorn
 
-from bots.core import Core
-from config.settings import Settings
+from peygir.bots.core import Core
+from peygir.config.settings import Settings
+from peygir.ticket_store.models import ProcessedUpdate, Ticket
+from peygir.web.app import create_app
 from tests.fakes.botapi import FakeBotApi
 from tests.support import free_port
-from ticket_store.models import ProcessedUpdate, Ticket
-from web.app import create_app
 
 TOKEN = "444:HOOK"
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bots.dialogue import Dialogue
-from bots.notices import Notices
-from channels.memory import MemoryChannel
-from config.pack import Pack
-from messages.types import Reply
-from nlu.classifier import Classifier
-from nlu.normalize import ascii_digits
-from ticket_store.escalation import auto_close, escalate
-from ticket_store.models import (
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.notices import Notices
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack
+from peygir.messages.types import Reply
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store.escalation import auto_close, escalate
+from peygir.ticket_store.models import (
     Citizen,
     EscalationAlert,
     Standing,
@@ -30,7 +30,7 @@ from ticket_store.models import (
     TicketFollower,
     TicketStatus,
 )
-from ticket_store.workflow import IllegalTransition, Workflow, WorkflowError, distance_m
+from peygir.ticket_store.workflow import IllegalTransition, Workflow, WorkflowError, distance_m
 
 IN_R1 = (34.82, 48.49)  # district r1 of the default pack: north_works and r1_services
 OUTSIDE = (35.70, 51.40)  # not in any district of the default city
@@ -253,7 +253,7 @@ async def test_escalation_digest_reaches_a_manager_with_a_chat(
         db: str, default_pack: Pack, default_classifier: Classifier, clock: Clock) -> None:
     from dataclasses import replace
 
-    from config.city import Contact
+    from peygir.config.city import Contact
 
     city = default_pack.city
     boss = Contact(name="مدیر شمال", channel="memory", chat_id="boss")
@@ -287,7 +287,7 @@ async def test_auto_close_sends_the_survey(citizens: MemoryChannel, workflow: Wo
 
 async def test_a_unit_sees_contact_only_after_consent(citizens: MemoryChannel,
                                                       workflow: Workflow) -> None:
-    from messages.types import Contact, IncomingMessage
+    from peygir.messages.types import Contact, IncomingMessage
 
     code = code_in(await report(citizens, "leila", "asphalt", IN_R1))
     await citizens.send(IncomingMessage(channel="memory", chat_id="leila", user_id="leila",
@@ -399,7 +399,7 @@ async def test_a_late_satisfied_scores_below_a_timely_one(citizens: MemoryChanne
 
 
 async def test_statuses_cover_the_lifecycle() -> None:
-    from ticket_store.workflow import TRANSITIONS
+    from peygir.ticket_store.workflow import TRANSITIONS
 
     reachable = {TicketStatus.NEW}
     frontier = [TicketStatus.NEW]
@@ -414,11 +414,11 @@ async def test_statuses_cover_the_lifecycle() -> None:
 SCAN = """
 import asyncio, sys
 from datetime import datetime
-from config.pack import load_pack
-from ticket_store.db import close_db, open_db
-from ticket_store.escalation import escalate
-from ticket_store.workflow import Workflow
-from bots.notices import Notices
+from peygir.config.pack import load_pack
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.escalation import escalate
+from peygir.ticket_store.workflow import Workflow
+from peygir.bots.notices import Notices
 
 async def main() -> None:
     await open_db(sys.argv[1], upgrade=False)

@@ -56,8 +56,8 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "connections": {"default": with_sqlite_defaults(database_url)},
         "apps": {
             APP: {
-                "models": ["ticket_store.models"],
-                "migrations": "ticket_store.migrations",
+                "models": ["peygir.ticket_store.models"],
+                "migrations": "peygir.ticket_store.migrations",
                 "default_connection": "default",
             }
         },

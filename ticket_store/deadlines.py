@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from config.city import DeadlineRules
+from peygir.config.city import DeadlineRules
 
 _NATIONAL = DeadlineRules()  # the 137 centres' own figures, unless a city tightens them
 

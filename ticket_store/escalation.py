@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from ticket_store import store
-from ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
-from ticket_store.voice import Line
-from ticket_store.workflow import SYSTEM_ACTOR, Workflow
+from peygir.ticket_store import store
+from peygir.ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
+from peygir.ticket_store.voice import Line
+from peygir.ticket_store.workflow import SYSTEM_ACTOR, Workflow
 
 log = logging.getLogger(__name__)
 

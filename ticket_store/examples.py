@@ -14,8 +14,8 @@ from itertools import islice
 
 from tortoise.transactions import in_transaction
 
-from ticket_store.db import column
-from ticket_store.models import ExampleKind, ExampleSource, LabelledExample
+from peygir.ticket_store.db import column
+from peygir.ticket_store.models import ExampleKind, ExampleSource, LabelledExample
 
 MAX_TEXT = 4000  # characters: the longest report a citizen can send
 BATCH = 1000  # rows per transaction: long imports commit as they go and hold no lock for long

@@ -19,11 +19,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from messages.types import Location
-from ticket_store import store
-from ticket_store.db import column
-from ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
-from ticket_store.workflow import OPEN_STATES, Filed, Workflow
+from peygir.messages.types import Location
+from peygir.ticket_store import store
+from peygir.ticket_store.db import column
+from peygir.ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
+from peygir.ticket_store.workflow import OPEN_STATES, Filed, Workflow
 
 CHANNEL = "open311"
 MAX_RESULTS = 1000  # the spec's default cap on GET requests

@@ -24,10 +24,10 @@ from typing import Any
 from tortoise import connections
 from tortoise.expressions import Q
 
-from config.clock import utcnow
-from messages.types import Reply
-from ticket_store.db import column, placeholders
-from ticket_store.models import OutboxMessage
+from peygir.config.clock import utcnow
+from peygir.messages.types import Reply
+from peygir.ticket_store.db import column, placeholders
+from peygir.ticket_store.models import OutboxMessage
 
 ERROR_LENGTH = 1000  # what is kept of a messenger's error
 

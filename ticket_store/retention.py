@@ -36,9 +36,9 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from ticket_store import outbox, store
-from ticket_store.db import column
-from ticket_store.models import (
+from peygir.ticket_store import outbox, store
+from peygir.ticket_store.db import column
+from peygir.ticket_store.models import (
     Attachment,
     ChatState,
     Citizen,

@@ -35,8 +35,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from ticket_store.db import column
-from ticket_store.models import (
+from peygir.ticket_store.db import column
+from peygir.ticket_store.models import (
     ANSWER_BUCKETS_MIN,
     OPEN_STATUSES,
     PanelRollup,
@@ -44,7 +44,7 @@ from ticket_store.models import (
     PanelRollupDay,
     Ticket,
 )
-from ticket_store.store import Params, placeholders
+from peygir.ticket_store.store import Params, placeholders
 
 DONE_STATUSES = ("resolved", "closed")
 EDGES_S = tuple(m * 60 for m in ANSWER_BUCKETS_MIN)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
-from ticket_store.models import Ticket
+from peygir.ticket_store.models import Ticket
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tortoise.queryset import QuerySet
 
-from ticket_store.models import LoginAttempt, StaffRole, StaffSession, StaffUser
+from peygir.ticket_store.models import LoginAttempt, StaffRole, StaffSession, StaffUser
 
 # argon2id with the library's defaults (RFC 9106 "low memory" profile: 64 MiB, 3 passes).
 _hasher = PasswordHasher()

@@ -12,11 +12,11 @@ from typing import Any
 
 from tortoise import connections
 
-from messages.types import Attachment as AttachmentIn
-from messages.types import Location
-from ticket_store.db import placeholders as placeholders
-from ticket_store.deadlines import Deadlines
-from ticket_store.models import (
+from peygir.messages.types import Attachment as AttachmentIn
+from peygir.messages.types import Location
+from peygir.ticket_store.db import placeholders as placeholders
+from peygir.ticket_store.deadlines import Deadlines
+from peygir.ticket_store.models import (
     Attachment,
     ChatState,
     Citizen,
@@ -28,9 +28,9 @@ from ticket_store.models import (
 )
 
 # The outbox's API is ticket_store.outbox; these names stay here for their many callers.
-from ticket_store.outbox import enqueue as enqueue
-from ticket_store.outbox import mark_sent as mark_sent
-from ticket_store.outbox import pending as pending
+from peygir.ticket_store.outbox import enqueue as enqueue
+from peygir.ticket_store.outbox import mark_sent as mark_sent
+from peygir.ticket_store.outbox import pending as pending
 
 CITIZEN_ACTOR = "citizen"
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from ticket_store.models import Ticket
+from peygir.ticket_store.models import Ticket
 
 
 class Line(StrEnum):

@@ -25,12 +25,12 @@ from pathlib import Path
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from config.clock import utcnow
-from config.pack import Pack
-from messages.types import Location
-from ticket_store import examples, rollups, store
-from ticket_store.deadlines import Deadlines
-from ticket_store.models import (
+from peygir.config.clock import utcnow
+from peygir.config.pack import Pack
+from peygir.messages.types import Location
+from peygir.ticket_store import examples, rollups, store
+from peygir.ticket_store.deadlines import Deadlines
+from peygir.ticket_store.models import (
     ESCALATION_DONE,
     OPEN_STATUSES,
     Attachment,
@@ -41,8 +41,8 @@ from ticket_store.models import (
     TicketEvent,
     TicketStatus,
 )
-from ticket_store.scores import UnitScore, unit_scores
-from ticket_store.voice import Answer, Line, Voice
+from peygir.ticket_store.scores import UnitScore, unit_scores
+from peygir.ticket_store.voice import Answer, Line, Voice
 
 S = TicketStatus
 # Where each state may go. ``resolved`` waits for the citizen: accepted it becomes
@@ -346,9 +346,9 @@ class Workflow:
                            media_dir: Path | str, now: datetime | None = None) -> Attachment:
         """Keep a unit's photo of its work, stripped of EXIF; raises WorkflowError if the
         bytes are not an image we accept."""
-        from media_ingest.images import strip_exif
-        from media_ingest.intake import check, store_by_hash
-        from media_ingest.probe import MediaError
+        from peygir.media_ingest.images import strip_exif
+        from peygir.media_ingest.intake import check, store_by_hash
+        from peygir.media_ingest.probe import MediaError
 
         now = now or self.clock()
         with tempfile.TemporaryDirectory() as tmp:

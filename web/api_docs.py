@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.http import WHY as WHY
-from channels.http import Problem as Problem
-from channels.http import answers as answers
-from web.media import DOWNLOAD_TYPE, INLINE_TYPES
+from peygir.channels.http import WHY as WHY
+from peygir.channels.http import Problem as Problem
+from peygir.channels.http import answers as answers
+from peygir.web.media import DOWNLOAD_TYPE, INLINE_TYPES
 
 # The types /media/<hash> may answer with (web.media's allow-list, or a download).
 MEDIA_TYPES = (*sorted(INLINE_TYPES), DOWNLOAD_TYPE)

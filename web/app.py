@@ -14,11 +14,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from bots.core import Core
-from ticket_store.models import Attachment
-from web import open311
-from web.api_docs import MEDIA_OK, answers
-from web.guards import (
+from peygir.bots.core import Core
+from peygir.ticket_store.models import Attachment
+from peygir.web import open311
+from peygir.web.api_docs import MEDIA_OK, answers
+from peygir.web.guards import (
     BodyLimit,
     ForwardedHeaders,
     SecurityHeaders,
@@ -26,7 +26,7 @@ from web.guards import (
     eitaa_headers,
     install_validation_errors,
 )
-from web.media import hash_of, media_response
+from peygir.web.media import hash_of, media_response
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def create_app(core: Core) -> FastAPI:
     if core.settings.api_docs:
         _api_docs(app)
     # Last: the panel's error pages hand every other path to the handler installed before.
-    from web.panel import install as install_panel
+    from peygir.web.panel import install as install_panel
 
     install_panel(app, core)
 
@@ -93,7 +93,7 @@ def _api_docs(app: FastAPI) -> None:
     """``PEYGIR_API_DOCS``: the OpenAPI document and a plain list of operations, for signed-in
     staff. Under /panel, where the staff cookie goes; nothing loaded from a CDN (no Swagger UI
     ships in our dependencies), nothing the panel's CSP would block."""
-    from web.panel.security import PATH, current_staff
+    from peygir.web.panel.security import PATH, current_staff
 
     staff_only = [Depends(current_staff)]
 

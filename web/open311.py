@@ -26,16 +26,16 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bots.core import Core
-from config.pack import Service
-from messages import texts
-from messages.persian import to_persian_digits
-from messages.types import evidence_url
-from ticket_store import open311 as tickets
-from ticket_store.deadlines import Deadlines
-from web.guards import allowed_methods
-from web.open311_format import Format, format_of_path, render, render_errors
-from web.open311_input import LIMITS, TRACKING_CODE, Problems, parse_filters, parse_post
+from peygir.bots.core import Core
+from peygir.config.pack import Service
+from peygir.messages import texts
+from peygir.messages.persian import to_persian_digits
+from peygir.messages.types import evidence_url
+from peygir.ticket_store import open311 as tickets
+from peygir.ticket_store.deadlines import Deadlines
+from peygir.web.guards import allowed_methods
+from peygir.web.open311_format import Format, format_of_path, render, render_errors
+from peygir.web.open311_input import LIMITS, TRACKING_CODE, Problems, parse_filters, parse_post
 
 PREFIX = "/open311/v2"
 MAX_BODY = 64 * 1024  # bytes of form body; a service request is a few hundred

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from config.pack import Pack
-from messages.types import Location
-from nlu.normalize import ascii_digits
-from ticket_store.models import TicketStatus
-from ticket_store.open311 import BY_OPEN311_STATUS, MAX_RESULTS, RequestQuery
+from peygir.config.pack import Pack
+from peygir.messages.types import Location
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store.models import TicketStatus
+from peygir.ticket_store.open311 import BY_OPEN311_STATUS, MAX_RESULTS, RequestQuery
 
 WINDOW = timedelta(days=90)  # the spec's default and widest date window
 TRACKING_CODE = re.compile(r"^[1-9][0-9]{7}$")

@@ -13,16 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, sign, verify_init_data
-from channels.eitaa.push import EitaaPush, take_for_app
-from channels.eitaa.routes import eitaa_routes
-from channels.eitaa.sender import EitaaSender
+from peygir.channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, sign, verify_init_data
+from peygir.channels.eitaa.push import EitaaPush, take_for_app
+from peygir.channels.eitaa.routes import eitaa_routes
+from peygir.channels.eitaa.sender import EitaaSender
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from bots.dialogue import Dialogue
-    from config.settings import Settings
+    from peygir.bots.dialogue import Dialogue
+    from peygir.config.settings import Settings
 
 log = logging.getLogger(__name__)
 

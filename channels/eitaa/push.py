@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bots import loop
-from bots.outbox import RetryLater, Sender, Undeliverable
-from channels.eitaa.initdata import CHANNEL
-from config.clock import utcnow
-from messages.types import Reply
-from ticket_store import outbox
+from peygir.bots import loop
+from peygir.bots.outbox import RetryLater, Sender, Undeliverable
+from peygir.channels.eitaa.initdata import CHANNEL
+from peygir.config.clock import utcnow
+from peygir.messages.types import Reply
+from peygir.ticket_store import outbox
 
 log = logging.getLogger(__name__)
 

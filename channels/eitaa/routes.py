@@ -14,16 +14,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from bots.dialogue import MAX_DOWNLOAD, Dialogue
-from channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, verify_init_data
-from channels.eitaa.push import take_for_app
-from channels.http import StrictJSONRoute, answers, client_address
-from channels.webchat import ChatIn, for_browser, templates
-from config.settings import Settings
-from media_ingest.images import exif_location
-from media_ingest.intake import check, store_by_hash
-from media_ingest.probe import MediaError
-from messages.types import Attachment, IncomingMessage
+from peygir.bots.dialogue import MAX_DOWNLOAD, Dialogue
+from peygir.channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, verify_init_data
+from peygir.channels.eitaa.push import take_for_app
+from peygir.channels.http import StrictJSONRoute, answers, client_address
+from peygir.channels.webchat import ChatIn, for_browser, templates
+from peygir.config.settings import Settings
+from peygir.media_ingest.images import exif_location
+from peygir.media_ingest.intake import check, store_by_hash
+from peygir.media_ingest.probe import MediaError
+from peygir.messages.types import Attachment, IncomingMessage
 
 log = logging.getLogger(__name__)
 

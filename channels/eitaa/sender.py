@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from bots.outbox import RetryLater, Undeliverable
-from messages.types import Reply
+from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.messages.types import Reply
 
 MAX_TEXT = 4096
 

@@ -14,9 +14,9 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bots.dialogue import Dialogue
-    from channels.instagram.runner import InstagramBot
-    from config.settings import Settings
+    from peygir.bots.dialogue import Dialogue
+    from peygir.channels.instagram.runner import InstagramBot
+    from peygir.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def from_settings(settings: Settings, dialogue: Dialogue) -> InstagramBot | None
     """Instagram Direct when a username is set; None otherwise."""
     if not settings.instagram_username:
         return None
-    from channels.instagram.runner import InstagramBot  # instagrapi loads only now
+    from peygir.channels.instagram.runner import InstagramBot  # instagrapi loads only now
 
     password = settings.instagram_password
     log.info("instagram: Direct as %s, polling every %.0f s", settings.instagram_username,

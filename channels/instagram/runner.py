@@ -44,12 +44,12 @@ from instagrapi.exceptions import (
 from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
-from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from bots.outbox import OutboxWorker, RetryLater, Undeliverable
-from channels.downloads import keep_download
-from channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
-from messages.types import Attachment, IncomingMessage, Reply
-from ticket_store.models import ProcessedUpdate
+from peygir.bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
+from peygir.bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from peygir.channels.downloads import keep_download
+from peygir.channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
+from peygir.messages.types import Attachment, IncomingMessage, Reply
+from peygir.ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from instagrapi.types import DirectMessage
 
-from messages.types import Attachment, IncomingMessage, Location, Reply, split_text
+from peygir.messages.types import Attachment, IncomingMessage, Location, Reply, split_text
 
 CHANNEL = "instagram"
 # One Direct text holds at most 1000 characters (reported by instagrapi's users, not in any

@@ -17,9 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bots.dialogue import Dialogue
-    from channels.telegram.runner import Messengers
-    from config.settings import Settings
+    from peygir.bots.dialogue import Dialogue
+    from peygir.channels.telegram.runner import Messengers
+    from peygir.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def from_settings(settings: Settings, dialogue: Dialogue) -> Messengers | None:
               if token is not None and token.get_secret_value()]
     if not tokens:
         return None
-    from channels.telegram.runner import Messengers  # aiogram loads only now
+    from peygir.channels.telegram.runner import Messengers  # aiogram loads only now
 
     messengers = Messengers(dialogue, media_dir=settings.media_dir)
     for channel, token, api, markdown in tokens:

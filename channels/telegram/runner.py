@@ -33,17 +33,17 @@ from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 from fastapi import APIRouter
 
-from bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from bots.outbox import OutboxWorker
-from channels.downloads import keep_download
-from channels.telegram.sender import BotSender, TelegramSender
-from channels.telegram.session import BotApiSession
-from channels.telegram.webhook import webhook_routes
-from channels.telegram.wire import fetch_file, to_incoming
-from messages import texts
-from messages.types import IncomingMessage, Reply
-from ticket_store import store
-from ticket_store.models import ProcessedUpdate
+from peygir.bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
+from peygir.bots.outbox import OutboxWorker
+from peygir.channels.downloads import keep_download
+from peygir.channels.telegram.sender import BotSender, TelegramSender
+from peygir.channels.telegram.session import BotApiSession
+from peygir.channels.telegram.webhook import webhook_routes
+from peygir.channels.telegram.wire import fetch_file, to_incoming
+from peygir.messages import texts
+from peygir.messages.types import IncomingMessage, Reply
+from peygir.ticket_store import store
+from peygir.ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bots.outbox import RetryLater, Undeliverable
-from channels.telegram.wire import MAX_TEXT
-from messages import texts
-from messages.types import Reply, split_text
+from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.channels.telegram.wire import MAX_TEXT
+from peygir.messages import texts
+from peygir.messages.types import Reply, split_text
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "_*[]()`"})
 

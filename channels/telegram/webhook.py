@@ -9,7 +9,7 @@ from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Header, Request, Response
 
-from channels.http import StrictJSONRoute, answers, strict_json
+from peygir.channels.http import StrictJSONRoute, answers, strict_json
 
 
 class Hooks(Protocol):

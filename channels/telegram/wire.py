@@ -15,7 +15,7 @@ from pathlib import Path
 from aiogram import Bot
 from aiogram.types import CallbackQuery, Message, Update
 
-from messages.types import Attachment, Contact, IncomingMessage, Location
+from peygir.messages.types import Attachment, Contact, IncomingMessage, Location
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from channels.base import Quiet
-from channels.webchat.chat import ChatIn, ChatOut, LocationIn, chat_id, for_browser
-from channels.webchat.routes import CHANNEL, templates, web_chat_routes
+from peygir.channels.base import Quiet
+from peygir.channels.webchat.chat import ChatIn, ChatOut, LocationIn, chat_id, for_browser
+from peygir.channels.webchat.routes import CHANNEL, templates, web_chat_routes
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from bots.dialogue import Dialogue
-    from config.settings import Settings
+    from peygir.bots.dialogue import Dialogue
+    from peygir.config.settings import Settings
 
 __all__ = ["CHANNEL", "ChatIn", "ChatOut", "LocationIn", "WebChat", "chat_id", "for_browser",
            "from_settings", "templates"]

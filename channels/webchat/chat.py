@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Cookie, Depends, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from channels.http import secure_cookies
-from messages.types import IncomingMessage, Location, Reply, evidence_url
+from peygir.channels.http import secure_cookies
+from peygir.messages.types import IncomingMessage, Location, Reply, evidence_url
 
 COOKIE = "peygir_chat"
 MAX_TEXT = 50_000  # characters; more than any honest report, less than a denial of service

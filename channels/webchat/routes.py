@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from bots.dialogue import Dialogue
-from channels.http import StrictJSONRoute, answers, client_address
-from channels.webchat.chat import ChatId, ChatIn, ChatOut, for_browser
-from ticket_store import outbox
+from peygir.bots.dialogue import Dialogue
+from peygir.channels.http import StrictJSONRoute, answers, client_address
+from peygir.channels.webchat.chat import ChatId, ChatIn, ChatOut, for_browser
+from peygir.ticket_store import outbox
 
 CHANNEL = "web"
 # The page (chat.html) is the web chat's and the Eitaa mini-app's; its script and styles are

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-import bots.dialogue
-import nlu.fuzzy_index
-from channels.memory import MemoryChannel
-from config.pack import Pack
-from nlu.classifier import Classifier
-from nlu.normalize import normalize
+import peygir.bots.dialogue
+import peygir.nlu.fuzzy_index
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.normalize import normalize
 from tests.conftest import EVAL_PACK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +98,8 @@ def test_fuzzy_index_expands_only_word_sized_tokens(
 ) -> None:
     """Deletions and rapidfuzz are only ever run on words, and the candidates stay few."""
     text = HOSTILE[name](classifier.pack)
-    real_deletions = nlu.fuzzy_index._deletions
-    real_fuzz = nlu.fuzzy_index.fuzz
+    real_deletions = peygir.nlu.fuzzy_index._deletions
+    real_fuzz = peygir.nlu.fuzzy_index.fuzz
     generated: list[int] = []
     compared: list[int] = []
 
@@ -116,8 +116,8 @@ def test_fuzzy_index_expands_only_word_sized_tokens(
             compared.append(max(len(a), len(b)))
             return real_fuzz.ratio(a, b, **kwargs)
 
-    monkeypatch.setattr(nlu.fuzzy_index, "_deletions", deletions)
-    monkeypatch.setattr(nlu.fuzzy_index, "fuzz", Fuzz)
+    monkeypatch.setattr(peygir.nlu.fuzzy_index, "_deletions", deletions)
+    monkeypatch.setattr(peygir.nlu.fuzzy_index, "fuzz", Fuzz)
     with address_space_cap():
         intent = classifier.analyse(text)
     assert intent.kind in KINDS
@@ -203,7 +203,7 @@ def test_cli_classifies_giant_lines() -> None:
         "asfalt kharabe",
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "classify", "--pack", str(EVAL_PACK)],
+        [sys.executable, "-m", "peygir", "classify", "--pack", str(EVAL_PACK)],
         input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60, check=True,
         cwd=ROOT, preexec_fn=_cap_child,
     )
@@ -235,7 +235,7 @@ async def test_the_dialogue_normalises_no_more_than_a_report_keeps(
         seen.append(len(text))
         return normalize(text)
 
-    monkeypatch.setattr(bots.dialogue, "normalize", measured)
+    monkeypatch.setattr(peygir.bots.dialogue, "normalize", measured)
     replies = await chat.say("ligatures", "\ufdfa" * 50_000)
     assert replies and all(reply.text for reply in replies)
-    assert seen and max(seen) <= bots.dialogue.MAX_DESCRIPTION, seen
+    assert seen and max(seen) <= peygir.bots.dialogue.MAX_DESCRIPTION, seen

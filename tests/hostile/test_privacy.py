@@ -25,21 +25,21 @@ import httpx
 import pytest
 from PIL import Image
 
-from bots.core import Core
-from bots.dialogue import Dialogue
-from bots.notices import Notices
-from channels.memory import MemoryChannel
-from config.pack import Pack
-from config.settings import Settings
-from messages.types import Reply
-from nlu.classifier import Classifier
-from nlu.normalize import ascii_digits
+from peygir.bots.core import Core
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.notices import Notices
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack
+from peygir.config.settings import Settings
+from peygir.messages.types import Reply
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store import store
+from peygir.ticket_store.db import close_db, migrate_to, open_db
+from peygir.ticket_store.models import Attachment, Ticket, TicketFollower
+from peygir.ticket_store.workflow import Workflow
+from peygir.web.app import create_app
 from tests.panel_support import csrf_for, signed_in
-from ticket_store import store
-from ticket_store.db import close_db, migrate_to, open_db
-from ticket_store.models import Attachment, Ticket, TicketFollower
-from ticket_store.workflow import Workflow
-from web.app import create_app
 
 PUBLIC_URL = "https://137.city.example"
 SPOT = (34.82137, 48.49162)  # district r1 of the default pack

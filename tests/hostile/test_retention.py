@@ -14,21 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from bots.dialogue import Dialogue
-from bots.notices import Notices
-from bots.scheduler import Scheduler
-from channels.memory import MemoryChannel
-from config.pack import Pack
-from messages import texts
-from messages.types import Attachment as AttachmentIn
-from messages.types import Contact, Reply
-from nlu.classifier import Classifier
-from nlu.erasure import asks_erasure
-from nlu.normalize import ascii_digits
-from tests.panel_support import build_app, signed_in
-from ticket_store import retention
-from ticket_store.db import close_db, open_db
-from ticket_store.models import (
+from peygir.bots.dialogue import Dialogue
+from peygir.bots.notices import Notices
+from peygir.bots.scheduler import Scheduler
+from peygir.channels.memory import MemoryChannel
+from peygir.config.pack import Pack
+from peygir.messages import texts
+from peygir.messages.types import Attachment as AttachmentIn
+from peygir.messages.types import Contact, Reply
+from peygir.nlu.classifier import Classifier
+from peygir.nlu.erasure import asks_erasure
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store import retention
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.models import (
     Attachment,
     ChatState,
     Citizen,
@@ -39,7 +38,8 @@ from ticket_store.models import (
     TicketEvent,
     TranscriptionJob,
 )
-from ticket_store.workflow import Workflow
+from peygir.ticket_store.workflow import Workflow
+from tests.panel_support import build_app, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "staff:unit_north"
@@ -411,7 +411,7 @@ async def test_a_stranger_asking_gets_a_plain_answer(citizens: MemoryChannel) ->
 def purge_cli(url: str, media: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PEYGIR_DATABASE_URL": url, "PEYGIR_MEDIA_DIR": str(media),
            "PEYGIR_RETENTION_DAYS": "730", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bots.cli", "privacy", "purge", *flags],
+    return subprocess.run([sys.executable, "-m", "peygir", "privacy", "purge", *flags],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -25,20 +25,20 @@ import asyncpg
 import httpx
 import pytest
 
-from bots.core import Core
-from bots.limits import Buckets, CodeGuesses, address_key
-from channels.memory import MemoryChannel
-from config.settings import Settings
-from messages import texts
-from nlu.normalize import ascii_digits
+from peygir.bots.core import Core
+from peygir.bots.limits import Buckets, CodeGuesses, address_key
+from peygir.channels.memory import MemoryChannel
+from peygir.config.settings import Settings
+from peygir.messages import texts
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store import store
+from peygir.ticket_store.db import close_db, open_db
+from peygir.ticket_store.models import LoginAttempt
+from peygir.web.app import create_app
+from peygir.web.guards import ForwardedHeaders, parse_networks
 from tests.panel_support import PASSWORD
 from tests.support import serve_env, serving
-from ticket_store import staff as staff_store
-from ticket_store import store
-from ticket_store.db import close_db, open_db
-from ticket_store.models import LoginAttempt
-from web.app import create_app
-from web.guards import ForwardedHeaders, parse_networks
 
 PROXY = "127.0.0.2"  # a loopback address of its own: the one trusted proxy
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -19,13 +19,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bots.core import Core
-from channels.eitaa import sign
-from config.settings import Settings
+from peygir.bots.core import Core
+from peygir.channels.eitaa import sign
+from peygir.config.settings import Settings
+from peygir.ticket_store.models import ProcessedUpdate, Ticket
+from peygir.web.app import create_app
 from tests.fakes.botapi import FakeBotApi
 from tests.support import serve_env, serving
-from ticket_store.models import ProcessedUpdate, Ticket
-from web.app import create_app
 
 EITAA_TOKEN = "eitaa-token-for-hostile-tests"
 OPEN311_KEY = "hostile-key-0123456789"
@@ -203,7 +203,7 @@ def server_pid(base: str) -> int:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if f"PEYGIR_WEB_PORT={port}".encode() in environ and b"bots.cli" in cmdline:
+            if f"PEYGIR_WEB_PORT={port}".encode() in environ and b"peygir" in cmdline:
                 return int(proc.name)
     raise AssertionError(f"no `peygir serve` on port {port}")
 

@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from ticket_store.models import JobStatus
+from peygir.ticket_store.models import JobStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 

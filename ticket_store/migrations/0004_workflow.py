@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from ticket_store.models import Standing
+from peygir.ticket_store.models import Standing
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index

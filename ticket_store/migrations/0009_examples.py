@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from ticket_store.models import ExampleKind, ExampleSource
+from peygir.ticket_store.models import ExampleKind, ExampleSource
 from tortoise import fields
 
 class Migration(migrations.Migration):

@@ -14,10 +14,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bots.core import Core
-from web.panel import auth, dashboards, export, queues, tickets, users
-from web.panel.common import make_templates, render
-from web.panel.security import PATH, LoginRequired, login_redirect
+from peygir.bots.core import Core
+from peygir.web.panel import auth, dashboards, export, queues, tickets, users
+from peygir.web.panel.common import make_templates, render
+from peygir.web.panel.security import PATH, LoginRequired, login_redirect
 
 
 def install(app: FastAPI, core: Core) -> None:

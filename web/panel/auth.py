@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ticket_store import staff as staff_store
-from web.panel.common import now_of, render
-from web.panel.security import (
+from peygir.ticket_store import staff as staff_store
+from peygir.web.panel.common import now_of, render
+from peygir.web.panel.security import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
     PATH,

@@ -12,7 +12,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from web.panel.fmt import fa
+from peygir.web.panel.fmt import fa
 
 
 @dataclass(frozen=True)

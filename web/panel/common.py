@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from bots.core import Core
-from web.panel.fmt import filters
-from web.panel.geo import areas_of
+from peygir.bots.core import Core
+from peygir.web.panel.fmt import filters
+from peygir.web.panel.geo import areas_of
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

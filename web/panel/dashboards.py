@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from messages.persian import jalali_midnight, local_jalali
-from nlu.normalize import ascii_digits
-from ticket_store.models import StaffRole
-from web.panel import queries
-from web.panel.charts import Series, bars, hbars
-from web.panel.common import core_of, names_of, now_of, render
-from web.panel.fmt import jshort
-from web.panel.security import StaffDep
+from peygir.messages.persian import jalali_midnight, local_jalali
+from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store.models import StaffRole
+from peygir.web.panel import queries
+from peygir.web.panel.charts import Series, bars, hbars
+from peygir.web.panel.common import core_of, names_of, now_of, render
+from peygir.web.panel.fmt import jshort
+from peygir.web.panel.security import StaffDep
 
 router = APIRouter()
 

@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from messages.persian import jalali_midnight, local_jalali
-from ticket_store.models import StaffRole
-from web.panel import queries
-from web.panel.common import Names, core_of, names_of, now_of, render
-from web.panel.fmt import STATUS_STAFF, jshort
-from web.panel.security import StaffDep
+from peygir.messages.persian import jalali_midnight, local_jalali
+from peygir.ticket_store.models import StaffRole
+from peygir.web.panel import queries
+from peygir.web.panel.common import Names, core_of, names_of, now_of, render
+from peygir.web.panel.fmt import STATUS_STAFF, jshort
+from peygir.web.panel.security import StaffDep
 
 router = APIRouter()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from messages.digits import persian_digits
-from messages.persian import jalali, local_jalali
+from peygir.messages.digits import persian_digits
+from peygir.messages.persian import jalali, local_jalali
 
 STATUS_STAFF = {
     "new": "جدید",

@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from config.city import District
+from peygir.config.city import District
 
 Ring = Sequence[Sequence[float]]  # [(lon, lat), ...]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from tortoise import connections
 
-from ticket_store import rollups
-from ticket_store.models import OPEN_STATUSES, StaffRole, StaffUser, Ticket
-from ticket_store.store import Params
+from peygir.ticket_store import rollups
+from peygir.ticket_store.models import OPEN_STATUSES, StaffRole, StaffUser, Ticket
+from peygir.ticket_store.store import Params
 
 TABLE = Ticket._meta.db_table
 PER_PAGE = 50
@@ -214,7 +214,7 @@ async def unresolved_detail(start: datetime, end: datetime) -> list[dict[str, An
 async def escalations(now: datetime, unit: str | None = None, days: int = 7,
                       limit: int = 30) -> list[Any]:
     """Alerts the escalation ladder fired lately on tickets still open, newest first."""
-    from ticket_store.models import EscalationAlert
+    from peygir.ticket_store.models import EscalationAlert
 
     query = EscalationAlert.filter(fired_at__gte=now - timedelta(days=days),
                                    ticket__status__in=OPEN_STATUSES)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ticket_store.models import OPEN_STATUSES, StaffRole
-from web.panel import queries
-from web.panel.common import names_of, now_of, render
-from web.panel.fmt import STATUS_STAFF, remaining
-from web.panel.security import PATH, StaffDep
+from peygir.ticket_store.models import OPEN_STATUSES, StaffRole
+from peygir.web.panel import queries
+from peygir.web.panel.common import names_of, now_of, render
+from peygir.web.panel.fmt import STATUS_STAFF, remaining
+from peygir.web.panel.security import PATH, StaffDep
 
 router = APIRouter()
 

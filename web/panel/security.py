@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, Response
 
-from ticket_store import staff as staff_store
-from ticket_store.models import StaffRole, StaffSession, StaffUser
-from web.guards import PANEL_HEADERS, secure_cookies
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store.models import StaffRole, StaffSession, StaffUser
+from peygir.web.guards import PANEL_HEADERS, secure_cookies
 
 COOKIE = "peygir_staff"
 LOGIN_CSRF_COOKIE = "peygir_login_csrf"

@@ -14,22 +14,22 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from messages.persian import CHANNEL_LABELS
-from ticket_store import store
-from ticket_store.models import (
+from peygir.messages.persian import CHANNEL_LABELS
+from peygir.ticket_store import store
+from peygir.ticket_store.models import (
     OPEN_STATUSES,
     Attachment,
     StaffRole,
     Ticket,
     TicketStatus,
 )
-from ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
-from web.media import MAX_ID, media_response, stored_file
-from web.panel import queries
-from web.panel.common import Names, core_of, names_of, now_of, render
-from web.panel.fmt import STATUS_STAFF, remaining
-from web.panel.geo import district_map
-from web.panel.security import PATH, CsrfStaff, Staff, StaffDep
+from peygir.ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
+from peygir.web.media import MAX_ID, media_response, stored_file
+from peygir.web.panel import queries
+from peygir.web.panel.common import Names, core_of, names_of, now_of, render
+from peygir.web.panel.fmt import STATUS_STAFF, remaining
+from peygir.web.panel.geo import district_map
+from peygir.web.panel.security import PATH, CsrfStaff, Staff, StaffDep
 
 router = APIRouter()
 

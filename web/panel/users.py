@@ -15,11 +15,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tortoise.functions import Max
 
-from ticket_store import staff as staff_store
-from ticket_store.models import LoginAttempt, StaffRole, StaffUser
-from web.panel.common import names_of, render
-from web.panel.fmt import ROLE_LABELS
-from web.panel.security import PATH, CsrfStaff, StaffDep
+from peygir.ticket_store import staff as staff_store
+from peygir.ticket_store.models import LoginAttempt, StaffRole, StaffUser
+from peygir.web.panel.common import names_of, render
+from peygir.web.panel.fmt import ROLE_LABELS
+from peygir.web.panel.security import PATH, CsrfStaff, StaffDep
 
 router = APIRouter()
 

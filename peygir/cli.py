@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.pack import DEFAULT_PACK_DIR, PackError, check_pack, load_pack
+from peygir.config.pack import DEFAULT_PACK_DIR, PackError, check_pack, load_pack
 
 if TYPE_CHECKING:
-    from ticket_store.examples import Example
+    from peygir.ticket_store.examples import Example
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bots.core import Core
-    from config.settings import Settings
-    from web.app import create_app
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from peygir.web.app import create_app
 
     settings = Settings()
     try:
@@ -44,8 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
 
-    from nlu.classifier import Classifier
-    from nlu.learned import one_blas_thread
+    from peygir.nlu.classifier import Classifier
+    from peygir.nlu.learned import one_blas_thread
 
     try:
         pack = load_pack(args.pack)
@@ -72,9 +72,9 @@ def _stored_examples() -> list[Example]:
     """The labelled examples in PEYGIR_DATABASE_URL's database (none if it does not exist)."""
     import asyncio
 
-    from config.settings import Settings
-    from ticket_store.db import close_db, holds_data, open_db
-    from ticket_store.examples import load_examples
+    from peygir.config.settings import Settings
+    from peygir.ticket_store.db import close_db, holds_data, open_db
+    from peygir.ticket_store.examples import load_examples
 
     url = Settings().database_url
     if not holds_data(url):  # classifying creates no database file
@@ -100,11 +100,11 @@ def _learn(args: argparse.Namespace) -> int:
     """Import labelled messages (JSONL or CSV) as examples the classifier learns from."""
     import asyncio
 
-    from bots.learn import Unreadable, read_labels
-    from config.settings import Settings
-    from nlu.normalize import normalize
-    from ticket_store.db import close_db, open_db
-    from ticket_store.examples import BATCH, add_examples
+    from peygir.bots.learn import Unreadable, read_labels
+    from peygir.config.settings import Settings
+    from peygir.nlu.normalize import normalize
+    from peygir.ticket_store.db import close_db, open_db
+    from peygir.ticket_store.examples import BATCH, add_examples
 
     settings = Settings()
     try:
@@ -157,9 +157,9 @@ def _pack_check(args: argparse.Namespace) -> int:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from config.settings import Settings
-    from media_ingest.transcribe import NoAudio, Transcriber
-    from media_ingest.whisper_model import ModelMissing
+    from peygir.config.settings import Settings
+    from peygir.media_ingest.transcribe import NoAudio, Transcriber
+    from peygir.media_ingest.whisper_model import ModelMissing
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     try:
@@ -206,7 +206,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 def _whisper_assemble(args: argparse.Namespace) -> int:
-    from media_ingest.whisper_model import ModelMissing, assemble_base
+    from peygir.media_ingest.whisper_model import ModelMissing, assemble_base
 
     try:
         folder = assemble_base(Path(args.dir))
@@ -255,10 +255,10 @@ def _check_unit(code: str, pack_dir: str | Path | None) -> None:
 def _users(args: argparse.Namespace) -> int:
     import asyncio
 
-    from config.settings import Settings
-    from ticket_store import staff
-    from ticket_store.db import close_db, open_db
-    from ticket_store.models import StaffUser
+    from peygir.config.settings import Settings
+    from peygir.ticket_store import staff
+    from peygir.ticket_store.db import close_db, open_db
+    from peygir.ticket_store.models import StaffUser
 
     settings = Settings()
     password = ""
@@ -305,9 +305,9 @@ def _citizen_standing(args: argparse.Namespace) -> int:
     """Flag a citizen as a volunteer (همیار شهرداری) or trusted reporter (شهربان)."""
     import asyncio
 
-    from config.settings import Settings
-    from ticket_store.db import close_db, open_db
-    from ticket_store.models import Citizen, Standing
+    from peygir.config.settings import Settings
+    from peygir.ticket_store.db import close_db, open_db
+    from peygir.ticket_store.models import Citizen, Standing
 
     standing = Standing.NONE if args.standing == "none" else Standing(args.standing)
 
@@ -346,9 +346,9 @@ def _privacy_purge(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import UTC, datetime
 
-    from config.settings import Settings
-    from ticket_store import retention
-    from ticket_store.db import close_db, open_db
+    from peygir.config.settings import Settings
+    from peygir.ticket_store import retention
+    from peygir.ticket_store.db import close_db, open_db
 
     settings = Settings()
     policy = retention.Policy.from_settings(settings)

@@ -1,4 +1,4 @@
-"""One FAQ entry of a city pack, as ``faq.yaml`` gives it.
+"""One FAQ entry of a city pack, as ``faq.yaml`` gives it (the schema; ``faq/`` answers with it).
 
 ``config/pack.py`` reads the file and collects its problems along with the rest of the pack's;
 this model says what a valid entry is, so ``peygir pack check`` names an entry's bad field.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from config.strict import Strict, phrase_list
+from peygir.config.strict import Strict, phrase_list
 
 
 class FaqEntry(Strict):
