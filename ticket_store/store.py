@@ -57,6 +57,11 @@ async def claim_update(dedup_key: str) -> bool:
     return bool(rows)
 
 
+async def update_seen(dedup_key: str) -> bool:
+    """Whether an update was claimed before (read only; :func:`claim_update` records it)."""
+    return await ProcessedUpdate.exists(dedup_key=dedup_key)
+
+
 async def claim_update_and_load_state(dedup_key: str, channel: str, chat_id: str
                                       ) -> dict[str, Any] | None:
     """:func:`claim_update` and :func:`load_state` in one statement: None when the update was

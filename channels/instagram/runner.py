@@ -49,7 +49,6 @@ from peygir.bots.outbox import OutboxWorker, RetryLater, Undeliverable
 from peygir.channels.downloads import keep_download
 from peygir.channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
 from peygir.messages.types import Attachment, IncomingMessage, Reply
-from peygir.ticket_store.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +221,8 @@ class InstagramBot:
             if _ours(message, viewer) or self._too_old(message):
                 return False
             if item_to_incoming(item.thread_id, message, item.raw) is not None:
-                return not await ProcessedUpdate.exists(
-                    dedup_key=dedup_key(item.thread_id, str(message.id)))
+                return not await self.dialogue.handled_before(
+                    dedup_key(item.thread_id, str(message.id)))
         return False
 
     # -- polling ---------------------------------------------------------------------------
@@ -253,7 +252,7 @@ class InstagramBot:
             if self._too_old(message):
                 continue
             incoming = item_to_incoming(item.thread_id, message, item.raw)
-            if incoming is None or await ProcessedUpdate.exists(dedup_key=incoming.dedup_key):
+            if incoming is None or await self.dialogue.handled_before(incoming.dedup_key):
                 continue
             if incoming.attachments:
                 incoming = await self._fetch_files(incoming)

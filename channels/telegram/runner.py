@@ -40,10 +40,7 @@ from peygir.channels.telegram.sender import BotSender, TelegramSender
 from peygir.channels.telegram.session import BotApiSession
 from peygir.channels.telegram.webhook import webhook_routes
 from peygir.channels.telegram.wire import fetch_file, to_incoming
-from peygir.messages import texts
-from peygir.messages.types import IncomingMessage, Reply
-from peygir.ticket_store import store
-from peygir.ticket_store.models import ProcessedUpdate
+from peygir.messages.types import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -194,13 +191,11 @@ class Messengers:
             return  # groups, channels and update kinds we leave alone on purpose
         if not self.flood.admit(incoming.chat_id):
             if self.flood.should_warn(incoming.chat_id):
-                await store.enqueue(incoming.channel, incoming.chat_id, Reply(texts.SLOW_DOWN))
+                await self.dialogue.slow_down(incoming)
                 self.wake(incoming.channel)
             log.info("flood: dropped update %s", incoming.dedup_key)
             return
-        if incoming.attachments and not await ProcessedUpdate.exists(
-            dedup_key=incoming.dedup_key
-        ):
+        if incoming.attachments and not await self.dialogue.handled_before(incoming.dedup_key):
             incoming = await self._fetch_files(incoming)
         await self.dialogue.handle(incoming)
         self.wake(incoming.channel)
