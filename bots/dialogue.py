@@ -102,6 +102,15 @@ class Dialogue:
                 await store.enqueue(message.channel, message.chat_id, reply)
         return replies
 
+    async def handled_before(self, dedup_key: str) -> bool:
+        """Whether an update was handled already: a channel asks before it downloads files."""
+        return await store.update_seen(dedup_key)
+
+    async def slow_down(self, message: IncomingMessage) -> None:
+        """Ask a chat that writes too fast to wait; its update itself is dropped."""
+        await store.enqueue(message.channel, message.chat_id,
+                            citizen_facing(Reply(texts.SLOW_DOWN)))
+
     # -- routing of one update ---------------------------------------------------------------
     async def _respond(self, msg: IncomingMessage, state: ChatState) -> list[Reply]:
         if not (msg.callback_data or msg.from_voice) and asks_erasure(msg.text):
