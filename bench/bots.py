@@ -707,7 +707,47 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-out", type=Path, help="keep the bot's cProfile stats here")
     parser.add_argument("--seed", type=int, default=137)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--sync", default="full,normal",
+                        help="on SQLite, the synchronous settings to compare side by side in "
+                        "bursts of their own, each on a fresh file (empty: skip)")
+    parser.add_argument("--sync-only", action="store_true",
+                        help="run only the side-by-side comparison of --sync")
     return parser.parse_args(argv)
+
+
+SYNC_NOTE = {"full": "the default: every commit synced", "normal": "PEYGIR_SQLITE_SYNC=normal"}
+
+
+async def sync_comparison(args: argparse.Namespace, api: FakeBotApi, texts: Texts,
+                          folder: Path, flood_limit: int) -> list[MessageRun]:
+    """The same bursts on a fresh SQLite file per synchronous setting, one bot at a time."""
+    runs: list[MessageRun] = []
+    for index, mode in enumerate(m.strip().lower() for m in args.sync.split(",") if m.strip()):
+        path = folder / f"sync-{mode}.db"
+        bot = BotProcess(BotConfig(
+            api_base=api.base_url, token=TOKEN, database_url=f"sqlite://{path}?synchronous={mode}",
+            media_dir=str(folder / "media"), log_file=str(folder / f"bot-{mode}.log"),
+            flood_limit=flood_limit,
+        ))
+        try:
+            await bot.start()
+            bench = Bench(api, bot, texts, args.seed)
+            bench._next_chat = 5_000_000 * (index + 1)  # chats of their own: answers count per chat
+            await bench.messages("warm-up", 10, 100)
+            for chats, count in ((1, args.messages_one_chat), (args.chats, args.messages)):
+                run = await bench.messages(f"{mode.upper()} burst", chats, count)
+                runs.append(run)
+        finally:
+            await bot.stop()
+    return runs
+
+
+def print_sync(runs: list[MessageRun], args: argparse.Namespace) -> None:
+    modes = [m.strip().lower() for m in args.sync.split(",") if m.strip()]
+    print("\nSQLITE SYNC: the same bursts (one chat, then many) on a fresh file per setting, "
+          "side by side; " + "; ".join(f"{m.upper()} = {SYNC_NOTE.get(m, 'by URL')}"
+                                      for m in modes))
+    print(message_table(runs))
 
 
 @contextlib.asynccontextmanager
@@ -743,6 +783,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     texts = choose_texts(load_pack())
     flood_limit = 1_000_000
     startup = math.nan
+    messages: list[MessageRun] = []
+    reports: list[ReportRun] = []
+    profile: dict[str, Any] | None = None
+    profiled: MessageRun | None = None
+    sync_runs: list[MessageRun] = []
     with tempfile.TemporaryDirectory(prefix="peygir-bench-") as tmp:
         folder = Path(tmp)
         async with database(args.database_url, folder) as database_url, \
@@ -764,6 +809,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"({len(texts.report)} phrases, non-urgent services classified at once)")
             print(f"targets (issue): ≥ {TARGET_RATE:.0f} messages/s and p99 ≤ "
                   f"{TARGET_P99_MS:.0f} ms on SQLite")
+            if info["database"] == "sqlite" and args.sync.strip():
+                sync_runs = await sync_comparison(args, api, texts, folder, flood_limit)
+                print_sync(sync_runs, args)
+            if args.sync_only:
+                print(steal_share(ticks_at_start, cpu_ticks()))
+                return {"machine": info, "sync": [asdict(r) for r in sync_runs]}
             bot = BotProcess(BotConfig(
                 api_base=api.base_url, token=TOKEN, database_url=database_url,
                 media_dir=str(folder / "media"), log_file=str(folder / "bot.log"),
@@ -803,8 +854,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(report_table(reports))
                 for failure in [f for r in reports for f in r.failed][:5]:
                     print(f"  failed: {failure}")
-                profile: dict[str, Any] | None = None
-                profiled: MessageRun | None = None
                 if not args.no_profile:
                     path = folder / "bot.prof"
                     await bot.call("profile")
@@ -830,6 +879,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "messages": [asdict(r) for r in messages],
         "reports": [asdict(r) for r in reports],
         "profile": {"run": asdict(profiled), **profile} if profile and profiled else None,
+        "sync": [asdict(r) for r in sync_runs],
         "elapsed_s": round(elapsed, 1),
     }
 

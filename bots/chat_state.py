@@ -6,6 +6,8 @@ the dialogue is the only writer. Every key is optional: a new chat has none of t
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
 from peygir.messages.types import Reply
@@ -27,8 +29,14 @@ class Draft(TypedDict, total=False):
     lat: float
     lon: float
     address: str
+    geocoded: str  # lat/lon came from the typed address: the district the geocoder found
     no_location: bool  # the citizen chose to go on without a place
     transcript: str  # Whisper's text, when the report came as a voice note
+
+
+class Offered(TypedDict):
+    label: str
+    data: str
 
 
 class ChatState(TypedDict, total=False):
@@ -37,10 +45,16 @@ class ChatState(TypedDict, total=False):
     choices: list[str]  # plain-text channels: what each number of the last choices stands for
     pending_location: Place  # a place sent before any subject
     attachments: list[int]  # files kept for the next report (attachment row ids)
+    attached_kinds: list[str]  # their kinds, in the same order (the confirmation lists them)
     transcribing: int  # voice notes of this chat still being transcribed
     album: str | None  # the media group of the last message (one acknowledgement an album)
     deep_link: str  # the start payload the chat came with (a QR code, a staff link)
     correcting: str  # the tracking code whose correction the next text is
+    awaiting_phone: str  # a unit may call about this ticket: the next number typed is theirs
+    # The buttons last shown, until one is used: the web chat shows them live again after a
+    # reload, and typing one's label is pressing it (see offer, use).
+    offered: list[Offered]
+    since: int  # the transcript line the report being made began with (ticket_store.chatlog)
 
 
 def as_chat_state(stored: dict[str, Any]) -> ChatState:
@@ -61,3 +75,53 @@ def remember_choices(state: ChatState, replies: list[Reply]) -> None:
         state["choices"] = [b.data for row in with_buttons[-1].buttons for b in row]
     else:
         state.pop("choices", None)  # a later digit is then text, not an old choice
+
+
+def offer(state: ChatState, replies: list[Reply]) -> None:
+    """The last buttons among these replies are the chat's live ones now (none: unchanged)."""
+    with_buttons = [r for r in replies if r.buttons]
+    if with_buttons:
+        state["offered"] = [{"label": b.label, "data": b.data}
+                            for row in with_buttons[-1].buttons for b in row]
+
+
+def use(state: ChatState, data: str) -> str | None:
+    """A button was pressed: if it is a live one, the set is used up (a second press of any
+    of them is an old button). Returns its label, for the transcript."""
+    for button in state.get("offered", []):
+        if button["data"] == data:
+            del state["offered"]
+            return button["label"]
+    return None
+
+
+@dataclass
+class Turn:
+    """The update being handled: its chat's state, live in memory (a notice queued for the
+    same chat meanwhile updates it there, not in the database the dialogue then overwrites),
+    and the ticket the update turned out to be about."""
+
+    channel: str
+    chat_id: str
+    state: ChatState
+    ticket_id: int | None = None
+    filed: bool = False  # the update filed that ticket
+
+
+TURN: ContextVar[Turn | None] = ContextVar("peygir_turn", default=None)
+
+
+def turn_for(channel: str, chat_id: str) -> Turn | None:
+    """The update being handled, if it is this chat's."""
+    turn = TURN.get()
+    return turn if turn is not None and (turn.channel, turn.chat_id) == (channel, chat_id) \
+        else None
+
+
+def about(ticket_id: int, filed: bool = False) -> None:
+    """The update being handled is about this ticket (``filed``: it filed it): its lines in
+    the transcript are tied to it."""
+    turn = TURN.get()
+    if turn is not None:
+        turn.ticket_id = ticket_id
+        turn.filed = turn.filed or filed

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from peygir.bots.dialogue import Dialogue
+from peygir.bots.geocode import Geocoder
 from peygir.bots.notices import Notices
 from peygir.bots.relearn import Relearner
 from peygir.config.pack import Pack, load_pack
@@ -19,6 +20,7 @@ from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.workflow import Workflow
 
 if TYPE_CHECKING:
+    from peygir.bots.forwarder import Forwarder
     from peygir.bots.transcription import TranscriptionWorker
     from peygir.channels.base import Channel
 
@@ -44,6 +46,10 @@ class Core:
         workflow = Workflow(pack, voice=Notices(pack, settings.timezone),
                             timezone=settings.timezone)
         dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)
+        if settings.geocoder:
+            dialogue.geocoder = Geocoder(
+                settings.geocoder, pack.city, timeout=settings.geocoder_timeout,
+                interval=settings.geocoder_interval, user_agent=settings.geocoder_agent)
         return cls(settings, pack, classifier, dialogue, workflow)
 
     def install_classifier(self, classifier: Classifier) -> None:
@@ -80,6 +86,8 @@ class Core:
     _scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _relearn_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    forwarder: Forwarder | None = field(default=None, repr=False)  # with endpoints.yaml
+    _interop_tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -121,6 +129,20 @@ class Core:
         for each in self.channels:
             each.wake(channel)
 
+    def workers(self) -> dict[str, bool]:
+        """This process's background tasks by name, and whether each is still running (for
+        /readyz: a task that ended while the process runs has crashed or was stopped)."""
+        tasks = [self._scheduler_task, self._transcription_task, self._relearn_task,
+                 *self._interop_tasks]
+        return {task.get_name(): not task.done() for task in tasks if task is not None}
+
+    def pulled_channels(self) -> list[str]:
+        """Channels with no worker of their own (the web chat): their replies wait in the
+        outbox until the citizen's page fetches them, however long that takes."""
+        from peygir.channels.base import Quiet
+
+        return [channel.name for channel in self.channels if isinstance(channel, Quiet)]
+
     async def start(self) -> None:
         await open_db(self.settings.database_url)
         await self.learn()
@@ -130,6 +152,7 @@ class Core:
             await channel.start()
         self._start_transcription()
         self._start_scheduler()
+        self._start_interop()
         assert self.relearner is not None
         self._relearn_task = asyncio.create_task(self.relearner.run(self._stopping),
                                                  name="relearn")
@@ -142,6 +165,24 @@ class Core:
                               retention_policy=retention.Policy.from_settings(self.settings))
         self._scheduler_task = asyncio.create_task(scheduler.run(self._stopping),
                                                    name="scheduler")
+
+    def _start_interop(self) -> None:
+        """The forwarder to the city's back office (when the pack names one) and the webhook
+        sender (issue 19)."""
+        from peygir.bots.forwarder import Forwarder
+        from peygir.bots.webhook_sender import WebhookSender
+
+        settings = self.settings
+        if self.pack.endpoints:
+            self.forwarder = Forwarder(
+                self.workflow, self.pack.endpoints, send_interval=settings.forward_interval,
+                fetch_interval=settings.forward_fetch_interval,
+                max_delay=settings.forward_max_delay, on_queued=self.wake)
+            self._interop_tasks.append(asyncio.create_task(
+                self.forwarder.run(self._stopping), name="forwarder"))
+        sender = WebhookSender(interval=settings.webhook_interval)
+        self._interop_tasks.append(asyncio.create_task(sender.run(self._stopping),
+                                                       name="webhooks"))
 
     def _start_transcription(self) -> None:
         from peygir.bots.transcription import TranscriptionWorker
@@ -161,6 +202,10 @@ class Core:
 
     async def stop(self) -> None:
         self._stopping.set()
+        for task in self._interop_tasks:
+            task.cancel()
+        await asyncio.gather(*self._interop_tasks, return_exceptions=True)
+        self._interop_tasks.clear()
         if self._relearn_task is not None:
             self._relearn_task.cancel()
             await asyncio.gather(self._relearn_task, return_exceptions=True)

@@ -10,31 +10,42 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from peygir.bots import metrics, transcript
 from peygir.bots.chat_state import (
+    TURN,
     ChatState,
     Draft,
     Place,
+    Turn,
+    about,
     as_chat_state,
     forget_all,
+    offer,
     remember_choices,
+    use,
 )
+from peygir.bots.geocode import Geocoder
 from peygir.bots.limits import CodeGuesses
 from peygir.bots.notices import Notices
 from peygir.config.clock import utcnow
 from peygir.config.pack import Pack
 from peygir.faq.answers import answer_text, offer_label
 from peygir.messages import texts
+from peygir.messages.digits import persian_digits
 from peygir.messages.persian import STATUS_LABELS, citizen_facing, jalali
+from peygir.messages.phone import iranian_mobile, looks_like_a_number
 from peygir.messages.types import PLAIN_TEXT_CHANNELS, Button, IncomingMessage, Location, Reply
 from peygir.nlu.classifier import Classifier, Intent
 from peygir.nlu.erasure import asks_erasure
 from peygir.nlu.normalize import ascii_digits, normalize
-from peygir.ticket_store import examples, retention, store
-from peygir.ticket_store.models import ExampleSource
+from peygir.ticket_store import examples, happenings, retention, store
+from peygir.ticket_store.models import ExampleSource, HappeningKind
+from peygir.ticket_store.voice import Answer
 from peygir.ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -77,6 +88,7 @@ class Dialogue:
         self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
         # Told when a citizen's pick adds a labelled example (the retrainer counts them).
         self.on_label: Callable[[], None] = lambda: None
+        self.geocoder: Geocoder | None = None  # PEYGIR_GEOCODER: typed addresses to points
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -84,6 +96,8 @@ class Dialogue:
             # Classified now, outside the transaction, the answer is remembered for use inside:
             # on SQLite the transaction holds the one connection, so keep CPU work out of it.
             self.classifier.classify(_normalized(message.text))
+            if self.geocoder is not None and not message.from_voice:
+                await self._geocode(message)  # HTTP, so before the transaction too
         async with in_transaction():
             stored = await store.claim_update_and_load_state(
                 message.dedup_key, message.channel, message.chat_id)
@@ -92,14 +106,25 @@ class Dialogue:
                 return []
             state = as_chat_state(stored)
             before = copy.deepcopy(state)
-            replies = await self._respond(message, state)
+            turn = Turn(message.channel, message.chat_id, state)
+            token = TURN.set(turn)
+            try:
+                pressed = use(state, message.callback_data) if message.callback_data else None
+                replies = await self._respond(message, state)
+            finally:
+                TURN.reset(token)
             if message.channel in self.plain_channels:
                 remember_choices(state, replies)
+            offer(state, replies)
+            replies = [citizen_facing(r) for r in replies]
+            line_id, citizen_id = await transcript.record_in(message, pressed, before, turn)
+            for reply in replies:
+                await store.enqueue(message.channel, message.chat_id, reply,
+                                    ticket_id=turn.ticket_id, citizen_id=citizen_id)
+            await transcript.follow_report(turn, before, line_id, citizen_id)
             if state != before:  # most questions and greetings leave the state as it was
                 await store.save_state(message.channel, message.chat_id, dict(state))
-            replies = [citizen_facing(r) for r in replies]
-            for reply in replies:
-                await store.enqueue(message.channel, message.chat_id, reply)
+        metrics.message_handled(message.channel)  # committed: a repeat returned above
         return replies
 
     async def handled_before(self, dedup_key: str) -> bool:
@@ -118,15 +143,21 @@ class Dialogue:
         if msg.unsupported:
             return [Reply(texts.UNSUPPORTED.get(msg.unsupported, texts.UNSUPPORTED["other"]))]
         if msg.contact:
-            citizen = await store.citizen_for(msg.channel, msg.user_id)
-            citizen.phone = msg.contact.phone[:32]
-            await citizen.save(update_fields=["phone"])
-            return [Reply(texts.CONTACT_RECEIVED)]
+            return await self._phone(msg, msg.contact.phone, state)
+        if state.get("awaiting_phone") and msg.text and not (msg.callback_data
+                                                             or msg.from_voice):
+            # The bot asked for a number: a number typed now is that, not a new report.
+            if (number := iranian_mobile(msg.text.strip())) is not None:
+                return await self._phone(msg, number, state)
+            if looks_like_a_number(msg.text):
+                return [Reply(texts.PHONE_INVALID)]
+            state.pop("awaiting_phone", None)  # they moved on: the text is a message again
         if msg.start_payload is not None or msg.text.strip() in ("/start", "/help"):
             return self._start(msg.start_payload, state)
         if msg.callback_data:
             return await self._callback(msg, msg.callback_data, state)
         if msg.channel in self.plain_channels and (picked := _numbered_choice(msg.text, state)):
+            use(state, picked)  # a digit presses the button it stands for: once
             return await self._callback(msg, picked, state)
         if msg.location:
             return self._location(msg.location, state)
@@ -158,6 +189,19 @@ class Dialogue:
             return [Reply(texts.GARBLED if _looks_binary(text) else texts.NOT_UNDERSTOOD)]
         return await self._text(msg, clean, state)
 
+    async def _geocode(self, msg: IncomingMessage) -> None:
+        """A text that answers «where?» is looked up, outside any transaction; the answer
+        waits in the geocoder's cache for ``_text``. Other texts are never sent out."""
+        assert self.geocoder is not None
+        if not msg.text.strip() or msg.callback_data or msg.location:
+            return
+        state = as_chat_state(await store.load_state(msg.channel, msg.chat_id))
+        if state.get("stage") != "location" or not state.get("draft", {}).get("service"):
+            return
+        intent = self.classifier.classify(_normalized(msg.text))
+        if intent.kind in ("service", "unknown", "greeting") or not intent.confident:
+            await self.geocoder.lookup(msg.text)
+
     async def _keep_attachments(self, msg: IncomingMessage, state: ChatState) -> int:
         """Record the files this chat sent; they join the report being made, or the next one.
 
@@ -175,6 +219,7 @@ class Dialogue:
             if item.path:
                 row = await store.keep_attachment(msg.channel, msg.chat_id, item)
                 state.setdefault("attachments", []).append(row.id)
+                state.setdefault("attached_kinds", []).append(item.kind)
                 if item.kind in SPOKEN_KINDS:
                     await store.queue_transcription(msg.channel, msg.chat_id, msg.user_id, row)
                     state["transcribing"] = state.get("transcribing", 0) + 1
@@ -206,6 +251,10 @@ class Dialogue:
             pick = int(short) - 1
             if 0 <= pick < len(candidates):
                 return await self._callback(msg, candidates[pick], state)
+        picked = typed_button(short, state)
+        if picked is not None:  # the label of a live button, or «yes» to «is it fixed?»
+            use(state, picked)
+            return await self._callback(msg, picked, state)
         if stage == "location":
             if short in _NO:
                 return self._cancel(state)
@@ -213,6 +262,10 @@ class Dialogue:
             # While we wait for an address, text is the address unless it is clearly not one.
             if intent.kind in ("service", "unknown", "greeting") or not intent.confident:
                 state["draft"]["address"] = clean[:500]
+                found = self.geocoder.cached(msg.text) if self.geocoder else None
+                if found is not None:  # routed by its district like a point sent
+                    state["draft"]["lat"], state["draft"]["lon"] = found.lat, found.lon
+                    state["draft"]["geocoded"] = found.district
                 return self._advance(state)
             return await self._intent(msg, clean, intent, state)
         return await self._intent(msg, clean, self.classifier.classify(clean), state)
@@ -226,13 +279,28 @@ class Dialogue:
             thanks = any(word in clean for word in _THANKS)
             return [Reply(texts.THANKS if thanks else texts.GREETING)]
         if intent.kind == "unknown":
+            await self._unplaced(msg, happenings.UNKNOWN, msg.text)
             return [Reply(texts.NOT_UNDERSTOOD)]
         if not intent.confident:
             return self._offer_choices(clean, intent, state)
         if intent.kind == "faq" and intent.faq_id:
+            await self._note(HappeningKind.FAQ, intent.faq_id)
             return [self._faq_answer(intent.faq_id)]
         assert intent.code is not None
+        await self._note_referral(intent.code)
         return self._service_chosen(clean, intent.code, state, fresh=True)
+
+    # -- what is not a ticket, counted for the dashboard (ticket_store/happenings.py) --------
+    async def _note(self, kind: HappeningKind, code: str) -> None:
+        await happenings.note(kind, code, self.clock(), self.timezone)
+
+    async def _note_referral(self, code: str) -> None:
+        if self.pack.service_by_code[code].is_referral:
+            await self._note(HappeningKind.REFERRAL, code)
+
+    async def _unplaced(self, msg: IncomingMessage, why: str, text: str) -> None:
+        await happenings.keep_unplaced(why, text, msg.channel, msg.chat_id, self.clock(),
+                                       self.timezone)
 
     def _transcript(self, clean: str, state: ChatState) -> list[Reply]:
         """Whisper's text: shown to the citizen, and never filed without their tap."""
@@ -255,9 +323,11 @@ class Dialogue:
         state["stage"] = "choose"
         state["draft"] = {"text": clean[:MAX_DESCRIPTION],
                           "candidates": [b[0].data for b in rows[:-1]]}
-        # An urgent matter is flagged at once, even before the citizen has picked it.
-        urgent = any(kind == "service" and self.pack.service_by_code[key].urgent
-                     for kind, key in options)
+        # An urgent matter is flagged at once, even before the citizen has picked it, but
+        # only when it is the best guess: an urgent subject among the alternatives (a word
+        # it shares with the message) would alarm every citizen whose pothole «افتاده».
+        urgent = bool(options) and options[0][0] == "service" \
+            and self.pack.service_by_code[options[0][1]].urgent
         return [Reply(texts.PICK_ONE_URGENT if urgent else texts.PICK_ONE, buttons=rows)]
 
     def _button_for(self, data: str) -> Button:
@@ -309,10 +379,16 @@ class Dialogue:
         state["stage"] = "confirm"
         service = self.pack.service_by_code[draft["service"]]
         lines = [f"موضوع: {service.service_name}", f"شرح: {_shorten(draft['text'], 300)}"]
-        if "lat" in draft:
+        if draft.get("geocoded"):
+            district = self.pack.city.district_by_code.get(draft["geocoded"])
+            lines.append("موقعیت: نشانی روی نقشه پیدا شد"
+                         + (f" — {district.name}" if district else ""))
+        elif "lat" in draft:
             lines.append("موقعیت: دریافت شد")
         if draft.get("address"):
             lines.append(f"نشانی: {_shorten(draft['address'], 200)}")
+        if attached := _attached_line(state.get("attached_kinds", [])):
+            lines.append(attached)  # what goes with the report, so nothing is a surprise
         lines.append(texts.CONFIRM_QUESTION)
         return [Reply("\n".join(lines), buttons=(
             (Button(texts.CONFIRM, "confirm"),),
@@ -322,6 +398,7 @@ class Dialogue:
     def _location(self, location: Location, state: ChatState) -> list[Reply]:
         place: Place = {"lat": location.lat, "lon": location.lon}
         draft = state.get("draft", {})
+        draft.pop("geocoded", None)  # the citizen's own point wins over the address's
         if draft.get("service"):
             draft["lat"], draft["lon"] = place["lat"], place["lon"]
             return self._advance(state)
@@ -359,6 +436,8 @@ class Dialogue:
             attachment_ids=state.pop("attachments", []), now=self.clock(),
         )
         ticket = filed.ticket
+        about(ticket.id, filed=True)
+        state.pop("attached_kinds", None)
         state.pop("draft", None)
         state.pop("deep_link", None)
         state["stage"] = "idle"
@@ -387,6 +466,7 @@ class Dialogue:
         if ticket is None or not store.owns(ticket, msg.channel, msg.chat_id) \
                 or ticket.status != "resolved":
             return [Reply(texts.ALREADY_DONE)]
+        about(ticket.id)
         await self.workflow.contest(ticket, clean, self.clock())
         return [Reply(texts.CORRECTION_FILED.format(code=ticket.tracking_code))]
 
@@ -399,12 +479,16 @@ class Dialogue:
             await self._learn_pick(msg, "service" if action == "svc" else "faq", arg,
                                    draft["text"])
         if action == "svc" and arg == "none":
+            if draft.get("text"):
+                await self._unplaced(msg, happenings.NONE_FIT, draft["text"])
             state.pop("draft", None)
             state["stage"] = "idle"
             return [Reply(texts.DESCRIBE_AGAIN)]
         if action == "svc" and arg in self.pack.service_by_code:
+            await self._note_referral(arg)
             return self._service_chosen(draft.get("text", ""), arg, state, fresh=False)
         if action == "faq" and arg in self.pack.faq_by_id:
+            await self._note(HappeningKind.FAQ, arg)
             state.pop("draft", None)
             state["stage"] = "idle"
             return [self._faq_answer(arg)]
@@ -439,12 +523,30 @@ class Dialogue:
         ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)
         if ticket is None or not store.owns(ticket, msg.channel, msg.chat_id):
             return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
-        replies = self.notices.answer(
-            await self.workflow.citizen_answer(ticket, action, value, self.clock()))
+        about(ticket.id)
+        answer = await self.workflow.citizen_answer(ticket, action, value, self.clock())
+        replies = self.notices.answer(answer)
+        if answer == Answer.CONSENT_GIVEN_NEED_PHONE:
+            state["awaiting_phone"] = ticket.tracking_code  # a typed number is taken as it
+        elif answer == Answer.CONSENT_GIVEN:
+            replies = [_withdrawable(r, ticket.tracking_code) for r in replies]
+        elif answer == Answer.CONSENT_REFUSED:
+            state.pop("awaiting_phone", None)
         if action == "contest" and ticket.status == "resolved":
             state["stage"] = "correction"
             state["correcting"] = ticket.tracking_code
         return replies
+
+    async def _phone(self, msg: IncomingMessage, phone: str, state: ChatState) -> list[Reply]:
+        """The citizen's number (a messenger's contact, the web form, or typed when asked);
+        after a unit's request, it comes with a button to take the consent back."""
+        citizen = await store.citizen_for(msg.channel, msg.user_id)
+        citizen.phone = phone[:32]
+        await citizen.save(update_fields=["phone"])
+        code = state.pop("awaiting_phone", None)
+        if not code:
+            return [Reply(texts.CONTACT_RECEIVED)]
+        return [_withdrawable(Reply(texts.CONTACT_RECEIVED_FOR.format(code=code)), code)]
 
     # -- answers -----------------------------------------------------------------------------
     def _faq_answer(self, faq_id: str) -> Reply:
@@ -465,6 +567,7 @@ class Dialogue:
         if ticket is None:
             return [Reply(texts.STATUS_NOT_FOUND.format(code=code))]
         self.guesses.found_own(msg)
+        about(ticket.id)
         service = self.pack.service_by_code.get(ticket.service_code)
         lines = [texts.STATUS.format(
             code=ticket.tracking_code,
@@ -488,6 +591,33 @@ class Dialogue:
         return [Reply("\n".join(lines), buttons, photos=photos)]
 
 
+_ACCEPT_WORDS = ("قبول", "قبوله", "قبول دارم", "قبول است", "تایید میکنم", "تأیید می‌کنم",
+                 "برطرف شد", "درست شد", "حل شد", "انجام شد")
+_NOT_DONE_WORDS = ("نه", "خیر", "نشده", "درست نشده", "حل نشده", "برطرف نشده", "انجام نشده")
+
+
+def _short(text: str) -> str:
+    """A short answer as _text compares it: normalised, Latin digits, no end punctuation."""
+    return ascii_digits(_normalized(text)).strip(" .!؟?").lower()
+
+
+def typed_button(short: str, state: ChatState) -> str | None:
+    """The live button a typed answer stands for: its label typed out, or — to «is it
+    fixed?» — a plain yes (accept) or no (contest). Else None: the text is a message."""
+    offered = state.get("offered") or []
+    for button in offered:
+        if _short(button["label"]) == short:
+            return button["data"]
+    accept = next((b["data"] for b in offered if b["data"].startswith("accept:")), None)
+    if accept is None:
+        return None
+    if short in _YES or short in {_short(w) for w in _ACCEPT_WORDS}:
+        return accept
+    if short in {_short(w) for w in _NOT_DONE_WORDS}:
+        return "contest:" + accept.partition(":")[2]
+    return None
+
+
 def _numbered_choice(text: str, state: ChatState) -> str | None:
     """The button a lone digit («۲», "2", "2.") picks from the numbered choices last shown."""
     choices = state.get("choices") or []
@@ -496,6 +626,28 @@ def _numbered_choice(text: str, state: ChatState) -> str | None:
         return None
     pick = int(short) - 1
     return choices[pick] if 0 <= pick < len(choices) else None
+
+
+# What the confirmation calls each kind of file the chat sent, in this order.
+_ATTACHED_NAMES = {"photo": "عکس", "video": "ویدیو", "video_note": "ویدیو",
+                   "voice": "پیام صوتی", "audio": "پیام صوتی", "document": "فایل"}
+
+
+def _attached_line(kinds: list[str]) -> str:
+    """«پیوست‌ها: ۲ عکس، ۱ پیام صوتی» for the files that go with the report; "" if none."""
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        name = _ATTACHED_NAMES.get(kind, "فایل")
+        counts[name] = counts.get(name, 0) + 1
+    parts = [f"{persian_digits(str(n))} {name}" for name, n in counts.items()]
+    return f"پیوست‌ها: {'، '.join(parts)}" if parts else ""
+
+
+def _withdrawable(reply: Reply, code: str) -> Reply:
+    """A reply with a button that takes back the consent given on ticket ``code``: the unit
+    then no longer sees the number (``Workflow.visible_contact``)."""
+    return replace(reply, buttons=(*reply.buttons,
+                                   (Button(texts.CONSENT_WITHDRAW, f"consent:{code}:no"),)))
 
 
 def _megabytes(size: int) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peygir.bots.chat_state import as_chat_state, remember_choices
+from peygir.bots.chat_state import as_chat_state, offer, remember_choices, turn_for
 from peygir.config.pack import Pack
 from peygir.messages import texts
 from peygir.messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
@@ -131,12 +131,19 @@ class Notices:
         if ticket.channel in NO_CHAT_CHANNELS:
             return
         reply = citizen_facing(reply)
-        await store.enqueue(ticket.channel, ticket.chat_id, reply)
-        if reply.buttons and ticket.channel in PLAIN_TEXT_CHANNELS:
-            # No buttons there: the citizen answers the numbered choices with a digit.
-            state = as_chat_state(await store.load_state(ticket.channel, ticket.chat_id))
-            remember_choices(state, [reply])
-            await store.save_state(ticket.channel, ticket.chat_id, dict(state))
+        await store.enqueue(ticket.channel, ticket.chat_id, reply, ticket_id=ticket.id,
+                            citizen_id=ticket.citizen_id)  # type: ignore[attr-defined]
+        if reply.buttons:
+            # The chat's live buttons (and, with no buttons there, the numbered choices a
+            # digit answers). In the update of that very chat, its state is in memory.
+            turn = turn_for(ticket.channel, ticket.chat_id)
+            state = turn.state if turn is not None else as_chat_state(
+                await store.load_state(ticket.channel, ticket.chat_id))
+            offer(state, [reply])
+            if ticket.channel in PLAIN_TEXT_CHANNELS:
+                remember_choices(state, [reply])
+            if turn is None:
+                await store.save_state(ticket.channel, ticket.chat_id, dict(state))
 
     def service_name(self, code: str) -> str:
         service = self.pack.service_by_code.get(code)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
-from peygir.bots import loop
+from peygir.bots import loop, metrics
 from peygir.bots.dialogue import Dialogue
 from peygir.messages import texts
 from peygir.messages.types import IncomingMessage, Reply
@@ -85,6 +85,9 @@ class TranscriptionWorker:
             await self.dialogue.handle(message)
             await TranscriptionJob.filter(id=job.id).update(
                 status=JobStatus.DONE, transcript=text, finished_at=datetime.now(UTC))
+        # What the citizen waited: in the queue, then Whisper, then the dialogue.
+        metrics.TRANSCRIPTION_SECONDS.observe(
+            (datetime.now(UTC) - job.created_at).total_seconds())
         self.on_reply(job.channel)
         return True
 

@@ -123,6 +123,20 @@ class City:
     def district_by_code(self) -> dict[str, District]:
         return {d.code: d for d in self.districts}
 
+    @cached_property
+    def deputy_by_unit(self) -> dict[str, str]:
+        """Each unit's deputy (معاونت), by the deputy's name; units without one are left out."""
+        return {u.code: u.deputy.name for u in self.units if u.deputy is not None}
+
+    def deputy_for_service(self, service_code: str, group: str) -> str | None:
+        """The deputy over a service not yet placed with a unit: the one deputy of every unit
+        serving it in any district (units naming the service before those naming its group,
+        as routing does); None when none or several do."""
+        named = [u for u in self.units if service_code in u.services]
+        serving = named or [u for u in self.units if group in u.groups]
+        found = {self.deputy_by_unit.get(u.code) for u in serving}
+        return found.pop() if len(found) == 1 else None
+
     def district_at(self, lat: float, lon: float) -> District | None:
         point = Point(lon, lat)  # GeoJSON order: longitude first
         for district in self.districts:

@@ -18,7 +18,9 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from peygir.config.city import City, load_city
+from peygir.config.endpoints import Endpoint, endpoint_problems
 from peygir.config.faq_entry import FaqEntry  # and still importable from here
+from peygir.config.replies import CannedReply
 from peygir.config.strict import Strict, phrase_list
 
 DEFAULT_PACK_DIR = Path(__file__).parent / "pack"
@@ -96,6 +98,19 @@ class Pack:
     services: tuple[Service, ...]
     faqs: tuple[FaqEntry, ...]
     city: City = field(default_factory=City)  # units, districts and deadline rules (optional files)
+    replies: tuple[CannedReply, ...] = ()  # canned replies (replies.yaml, optional)
+    endpoints: tuple[Endpoint, ...] = ()  # back offices reports go to (endpoints.yaml)
+
+    @cached_property
+    def endpoint_by_service(self) -> dict[str, Endpoint]:
+        """The back office each forwarded service goes to: a named list wins over "all"."""
+        found: dict[str, Endpoint] = {}
+        for endpoint in sorted(self.endpoints, key=lambda e: e.services == "all"):
+            codes = (s.service_code for s in self.services if not s.is_referral) \
+                if endpoint.services == "all" else endpoint.services
+            for code in codes:
+                found.setdefault(code, endpoint)
+        return found
 
     @cached_property
     def service_by_code(self) -> dict[str, Service]:
@@ -242,10 +257,74 @@ def check_pack(folder: str | Path) -> tuple[Pack | None, list[PackProblem]]:
 
     city, city_problems = load_city(folder, {s.service_code: s.group for s in services})
     problems += [PackProblem(p.file, None, p.entry, p.field, p.message) for p in city_problems]
+    replies = _load_replies(folder, {s.service_code for s in services}, problems)
+    endpoints = _load_endpoints(folder, services, problems)
 
     if problems:
         return None, problems
-    return Pack(folder=folder, services=tuple(services), faqs=tuple(faqs), city=city), []
+    return Pack(folder=folder, services=tuple(services), faqs=tuple(faqs), city=city,
+                replies=replies, endpoints=endpoints), []
+
+
+def _load_endpoints(folder: Path, services: list[Service], problems: list[PackProblem]
+                    ) -> tuple[Endpoint, ...]:
+    """endpoints.yaml is optional (see config/endpoints.py); a service goes to one back
+    office at most, and only a municipal one."""
+    if not (folder / "endpoints.yaml").exists():
+        return ()
+    municipal = {s.service_code for s in services if not s.is_referral}
+    referral = {s.service_code for s in services if s.is_referral}
+    found: list[tuple[Endpoint, int | None]] = []
+    data, node = _read_yaml(folder / "endpoints.yaml", problems)
+    for i, (raw, line) in enumerate(_entries(data, node, "endpoints", "endpoints.yaml",
+                                             problems)):
+        endpoint = _validate(Endpoint, raw, "name", "endpoints.yaml", line, i, problems)
+        if endpoint is not None:
+            found.append((endpoint, line))
+    claimed: dict[str, str] = {}
+    names: set[str] = set()
+    alls = 0
+    # Named lists first, so "all" takes only what no list named.
+    for endpoint, line in sorted(found, key=lambda pair: pair[0].services == "all"):
+        if endpoint.name in names:
+            problems.append(PackProblem("endpoints.yaml", line, endpoint.name, "name",
+                                        "duplicate endpoint name"))
+        names.add(endpoint.name)
+        if endpoint.services == "all":
+            alls += 1
+            if alls > 1:
+                problems.append(PackProblem("endpoints.yaml", line, endpoint.name, "services",
+                                            "only one endpoint may take all services"))
+        for field_name, message in endpoint_problems(endpoint, municipal, referral, claimed):
+            problems.append(PackProblem("endpoints.yaml", line, endpoint.name, field_name,
+                                        message))
+    return tuple(endpoint for endpoint, _ in found)
+
+
+def _load_replies(folder: Path, codes: set[str], problems: list[PackProblem]
+                  ) -> tuple[CannedReply, ...]:
+    """replies.yaml is optional; each entry is checked like a service or an FAQ entry, and
+    must name services the pack has."""
+    if not (folder / "replies.yaml").exists():
+        return ()
+    replies: list[CannedReply] = []
+    seen: dict[str, int | None] = {}
+    data, node = _read_yaml(folder / "replies.yaml", problems)
+    for i, (raw, line) in enumerate(_entries(data, node, "replies", "replies.yaml", problems)):
+        reply = _validate(CannedReply, raw, "id", "replies.yaml", line, i, problems)
+        if reply is None:
+            continue
+        if reply.id in seen:
+            problems.append(PackProblem("replies.yaml", line, reply.id, "id",
+                                        f"duplicate reply id (first at line {seen[reply.id]})"))
+            continue
+        seen[reply.id] = line
+        unknown = [code for code in reply.services if code not in codes]
+        if unknown:
+            problems.append(PackProblem("replies.yaml", line, reply.id, "services",
+                                        f"unknown service code {unknown[0]!r}"))
+        replies.append(reply)
+    return tuple(replies)
 
 
 def load_pack(folder: str | Path | None = None) -> Pack:

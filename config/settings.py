@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +16,16 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite://./peygir.db"
+    # SQLite: "full" syncs every commit (the default: a power cut loses nothing committed);
+    # "normal" syncs at checkpoints only, faster on a slow disk. ?synchronous= in the URL wins.
+    sqlite_sync: Literal["full", "normal"] = "full"
+    # Operating it: /metrics only when asked for, and for loopback / trusted proxies unless a
+    # bearer token is set; /readyz turns 503 when a queue is stuck this many seconds.
+    metrics: bool = False
+    metrics_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+    ready_outbox_lag: float = Field(300.0, gt=0)
+    ready_transcription_lag: float = Field(900.0, gt=0)
     pack: Path | None = None  # a pack folder; None means the built-in pack in config/pack
     web_host: str = "127.0.0.1"
     web_port: int = 8137
@@ -78,14 +90,55 @@ class Settings(BaseSettings):
     retrain_check: float = Field(60.0, ge=0.05)
     # Who may frame the Eitaa mini-app (CSP frame-ancestors); every other page: nobody.
     eitaa_frame_ancestors: str = "https://eitaa.com https://*.eitaa.com"
+    # The map (web chat and panel): an OpenStreetMap-style tile server the city runs or
+    # chooses, as a URL with {z}/{x}/{y} (and optionally {s}); empty: the districts alone.
+    map_tiles: str = ""
+    map_attribution: str = "© OpenStreetMap contributors"  # shown on the map, as tiles require
+    # A Nominatim-compatible geocoder's base URL (its /search is asked): a typed address
+    # becomes a point and is routed by district; empty, or no answer in time: the address
+    # goes to the centre as text.
+    geocoder: str = ""
+    geocoder_timeout: float = Field(3.0, gt=0, le=30)  # seconds a citizen's reply may wait
+    geocoder_interval: float = Field(1.0, ge=0, le=60)  # Nominatim's policy: ≤ 1 request/s
+    geocoder_agent: str = "peygir/0.1 (city 137 contact centre)"  # Nominatim wants one
+    # The city's Open311 back office (the pack's endpoints.yaml): seconds between sending
+    # passes (a filed report also wakes it) and between asking for its updates.
+    forward_interval: float = Field(5.0, gt=0, le=3600)
+    forward_fetch_interval: float = Field(60.0, gt=0, le=86400)
+    forward_max_delay: float = Field(60.0, gt=0, le=3600)  # backoff cap while it is away
+    webhook_interval: float = Field(2.0, gt=0, le=3600)  # seconds between webhook passes
+
+    @field_validator("map_tiles", "geocoder")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if value and not all(part in value for part in ("{z}", "{x}", "{y}")):
+            raise ValueError("a tile URL names {z}, {x} and {y}")
+        return value
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
-        "eitaa_token", "webhook_secret", "panel_secure_cookies", mode="before",
+        "eitaa_token", "webhook_secret", "panel_secure_cookies", "metrics_token", mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _sqlite_sync_in_url(self) -> Settings:
+        # The store reads the setting from the URL, where a parameter given by hand wins.
+        url = self.database_url
+        if self.sqlite_sync != "full" and url.startswith("sqlite:") and not re.search(
+                r"[?&]synchronous=", url, re.IGNORECASE):
+            self.database_url = f"{url}{'&' if '?' in url else '?'}synchronous={self.sqlite_sync}"
+        return self
 
     @property
     def public_base(self) -> str:

@@ -37,8 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
           f" {len(core.pack.faqs)} FAQ entries)", file=sys.stderr, flush=True)
     # proxy_headers=False: the app believes X-Forwarded-* only from PEYGIR_TRUSTED_PROXIES
     # (web.guards); uvicorn's own would believe anyone on loopback.
+    # With JSON logs, uvicorn's own loggers hand their lines to ours (log_config=None).
+    log_config = uvicorn.config.LOGGING_CONFIG if settings.log_format == "text" else None
     uvicorn.run(create_app(core), host=host, port=port, log_level=args.log_level,
-                proxy_headers=False)
+                proxy_headers=False, log_config=log_config)
     return 0
 
 
@@ -306,21 +308,28 @@ def _citizen_standing(args: argparse.Namespace) -> int:
     import asyncio
 
     from peygir.config.settings import Settings
+    from peygir.ticket_store import standing as standings
     from peygir.ticket_store.db import close_db, open_db
-    from peygir.ticket_store.models import Citizen, Standing
 
-    standing = Standing.NONE if args.standing == "none" else Standing(args.standing)
+    standing = standings.parse(args.standing)
+    assert standing is not None  # argparse's choices
 
-    async def flag() -> None:
+    async def flag() -> bool:
         await open_db(Settings().database_url)
         try:
-            citizen, _ = await Citizen.get_or_create(channel=args.channel, user_id=args.user_id)
-            citizen.standing = standing
-            await citizen.save(update_fields=["standing"])
+            # Only someone who has written to us: a typo must not flag a stranger in advance.
+            citizen = await standings.by_channel_user(args.channel, args.user_id)
+            if citizen is None:
+                return False
+            await standings.set_standing(citizen, standing)
+            return True
         finally:
             await close_db()
 
-    asyncio.run(flag())
+    if not asyncio.run(flag()):
+        print(f"no citizen has written from {args.channel} user id {args.user_id}; "
+              "nothing changed", file=sys.stderr)
+        return 1
     print(f"{args.channel}:{args.user_id} is now {args.standing}; their new reports come first")
     return 0
 
@@ -336,6 +345,8 @@ _PURGE_LINES = (
     ("chat_states", "delete", "chat state(s) idle for the whole window"),
     ("outbox", "delete", "outbox message(s) older than the window"),
     ("dedup_keys", "delete", "update dedup key(s) older than the window"),
+    ("unplaced", "delete", "unplaced message(s) older than the window"),
+    ("chat_lines", "delete", "transcript line(s) of no ticket older than the window"),
 )
 _DONE = {"anonymise": "anonymised", "delete": "deleted",
          "clear the phone and name of": "cleared the phone and name of"}
@@ -469,13 +480,26 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true",
                        help="print what would be anonymised, and change nothing")
     purge.set_defaults(func=_privacy_purge)
+
+    from peygir.cli_webhooks import add_commands as webhook_commands
+
+    webhook_commands(commands)
     return parser
 
 
+def _log_format() -> str:
+    from peygir.config.settings import Settings
+
+    try:
+        return Settings().log_format
+    except ValueError:  # a broken setting is reported by the command that reads it
+        return "text"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from peygir.config.logs import configure
+
+    configure(_log_format())  # PEYGIR_LOG_FORMAT=json: one JSON object a line
     args = build_parser().parse_args(argv)
     if getattr(args, "log_level", "info") != "debug":  # `serve --log-level debug` shows all
         _quiet_tortoise()

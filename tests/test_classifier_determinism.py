@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from peygir.config.pack import DEFAULT_PACK_DIR, Pack, load_pack
+from peygir.config.pack import Pack, load_pack
 from peygir.nlu.fuzzy_index import FuzzyVocab
-from tests.conftest import DEV_SET, EVAL_PACK
+from tests.conftest import DEV_SET, EVAL_PACK, pack_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 # 0 and 1 are the special cases (no salt, and the smallest salt); 12345 and the rest are
@@ -44,10 +44,9 @@ def _pack_phrases(pack: Pack) -> list[str]:
 
 
 def _messages() -> list[str]:
-    if not DEV_SET.is_file():
-        pytest.skip(f"the dev set is not at {DEV_SET}")
+    # The dev set's messages when it is beside the clone; the packs' own phrases either way.
     dev = [json.loads(line)["text"] for line in DEV_SET.read_text(encoding="utf-8").splitlines()
-           if line.strip()]
+           if line.strip()] if DEV_SET.is_file() else []
     phrases = _pack_phrases(load_pack())
     if EVAL_PACK.is_dir():
         phrases += _pack_phrases(load_pack(EVAL_PACK))
@@ -75,9 +74,7 @@ def _classify(pack: Path, seed: str, stdin: bytes, tmp_path: Path) -> bytes:
 
 @pytest.mark.parametrize("pack", ["default", "eval"])
 def test_classify_is_identical_under_every_hash_seed(pack: str, tmp_path: Path) -> None:
-    folder = Path(DEFAULT_PACK_DIR) if pack == "default" else EVAL_PACK
-    if not folder.is_dir():
-        pytest.skip(f"the {pack} pack is not at {folder}")
+    folder = pack_dir(pack)
     messages = _messages()
     stdin = ("\n".join(messages) + "\n").encode("utf-8")
     outputs = {seed: _classify(folder, seed, stdin, tmp_path) for seed in HASH_SEEDS}

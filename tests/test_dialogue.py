@@ -86,7 +86,9 @@ async def test_urgent_candidate_is_flagged_before_the_pick(
     assert not intent.confident
     assert "svc:dangerous_building" in [f"svc:{c.key}" for c in intent.alternatives[:2]]
     replies = await chat.say("zoe", text)
-    assert "فوری" in replies[-1].text and "svc:dangerous_building" in buttons(replies[-1])
+    # Issue 17: the warning goes with the best guess only (here bulky waste); the urgent
+    # subject behind it is still offered, and flagged once picked (tests/test_urgent_warning.py).
+    assert "فوری" not in replies[-1].text and "svc:dangerous_building" in buttons(replies[-1])
     calm = await chat.say("zed", "چراغ خیابون خاموشه")
     assert "فوری" not in calm[-1].text
 

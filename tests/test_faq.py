@@ -20,9 +20,9 @@ from peygir.nlu.classifier import W_KEYWORD, Classifier
 # -- entries -------------------------------------------------------------------------------
 
 
-def test_the_pack_holds_faq_entries(eval_pack: Pack) -> None:
+def test_the_pack_holds_faq_entries(any_pack: Pack) -> None:
     assert peygir.config.pack.FaqEntry is FaqEntry  # the old import path still works
-    assert eval_pack.faqs and all(isinstance(f, FaqEntry) for f in eval_pack.faqs)
+    assert any_pack.faqs and all(isinstance(f, FaqEntry) for f in any_pack.faqs)
 
 
 def test_an_entry_is_strict() -> None:
@@ -39,8 +39,8 @@ def test_an_entry_is_strict() -> None:
 # -- index ---------------------------------------------------------------------------------
 
 
-def test_question_is_a_phrase_and_variants_weigh_less(eval_pack: Pack) -> None:
-    faq = next(f for f in eval_pack.faqs if f.variants)
+def test_question_is_a_phrase_and_variants_weigh_less(any_pack: Pack) -> None:
+    faq = next(f for f in any_pack.faqs if f.variants)
     assert indexed_fields(faq) == (
         IndexedField((faq.question,), W_QUESTION, phrase=True),
         IndexedField(faq.variants, W_VARIANT, phrase=False),
@@ -62,16 +62,16 @@ def test_every_question_finds_its_entry(which: str, request: pytest.FixtureReque
 # -- answers -------------------------------------------------------------------------------
 
 
-def test_answer_and_label_come_from_the_entry(eval_pack: Pack) -> None:
-    for faq in eval_pack.faqs:
-        assert answer_text(eval_pack, faq.id) == faq.answer
-        assert offer_label(eval_pack, faq.id) == faq.question
+def test_answer_and_label_come_from_the_entry(any_pack: Pack) -> None:
+    for faq in any_pack.faqs:
+        assert answer_text(any_pack, faq.id) == faq.answer
+        assert offer_label(any_pack, faq.id) == faq.question
 
 
-def test_an_id_the_pack_does_not_hold_has_no_answer(eval_pack: Pack) -> None:
-    assert answer_text(eval_pack, "no_such_faq") is None
-    assert offer_label(eval_pack, "no_such_faq") is None
-    assert answer_text(eval_pack, eval_pack.services[0].service_code) is None  # not an FAQ
+def test_an_id_the_pack_does_not_hold_has_no_answer(any_pack: Pack) -> None:
+    assert answer_text(any_pack, "no_such_faq") is None
+    assert offer_label(any_pack, "no_such_faq") is None
+    assert answer_text(any_pack, any_pack.services[0].service_code) is None  # not an FAQ
 
 
 async def test_a_dropped_faq_still_offered_in_a_chat_fails_nothing(
@@ -127,10 +127,10 @@ def grown(pack: Pack, services: int, faqs: int, seed: int = 15) -> Pack:
                    faqs=pack.faqs + tuple(more_faqs))
 
 
-def test_a_thousand_faqs_beside_a_thousand_services(eval_pack: Pack) -> None:
+def test_a_thousand_faqs_beside_a_thousand_services(any_pack: Pack) -> None:
     """Tehran's centre aims at 1,000 FAQ entries: they are indexed with 1,000 services and
     each still answers its own question. (How fast: ``python -m bench.nlu --grow``.)"""
-    pack = grown(eval_pack, 1000, 1000)
+    pack = grown(any_pack, 1000, 1000)
     assert (len(pack.services), len(pack.faqs)) == (1000, 1000)
     classifier = Classifier(pack)
     found = 0

@@ -25,7 +25,7 @@ from peygir.ticket_store.examples import (
     load_examples,
 )
 from peygir.ticket_store.models import LabelledExample
-from tests.conftest import DEV_SET, EVAL_PACK, ROOT
+from tests.conftest import DEV_SET, EVAL_ABSENT, EVAL_PACK, ROOT, pack_dir
 
 # Messages written for these tests (none is from the evaluation set).
 LAMP = "چراغ‌های کوچه ما سه شب است خاموش است"
@@ -34,7 +34,7 @@ TREE = "شاخه درخت روی سیم برق افتاده"
 
 def _dev_set() -> Path:
     if not DEV_SET.is_file():
-        pytest.skip(f"the evaluation set is not at {DEV_SET}")
+        pytest.skip(EVAL_ABSENT)
     return DEV_SET
 
 
@@ -68,8 +68,8 @@ async def test_the_evaluation_set_goes_in_once(db: str, eval_pack: Pack) -> None
 
 
 async def test_a_csv_names_its_bad_lines_and_imports_the_rest(
-        db: str, eval_pack: Pack, tmp_path: Path) -> None:
-    code = _service(eval_pack)
+        db: str, any_pack: Pack, tmp_path: Path) -> None:
+    code = _service(any_pack)
     path = tmp_path / "history.csv"
     path.write_bytes(codecs.BOM_UTF8 + (  # as Excel saves "CSV UTF-8"
         "text,service_code\n"
@@ -81,7 +81,7 @@ async def test_a_csv_names_its_bad_lines_and_imports_the_rest(
         f'"{TREE}, again",{code}\n'      # 7: good, with a quoted comma
         f"{TREE},{code},extra\n"         # 8: one column too many
     ).encode())
-    read = read_labels(str(path), eval_pack)
+    read = read_labels(str(path), any_pack)
     assert read.problems == [
         f"{path}:3: unknown service code 'no_such_service' (not in the pack)",
         f"{path}:4: empty text",
@@ -93,17 +93,17 @@ async def test_a_csv_names_its_bad_lines_and_imports_the_rest(
     assert await add_examples(read.rows, normalise=normalize) == AddResult(2, 0)
 
 
-async def test_a_csv_of_faq_ids(db: str, eval_pack: Pack, tmp_path: Path) -> None:
-    faq = eval_pack.faqs[0].id
+async def test_a_csv_of_faq_ids(db: str, any_pack: Pack, tmp_path: Path) -> None:
+    faq = any_pack.faqs[0].id
     path = tmp_path / "faq.csv"
     path.write_text(f"faq_id,text\n{faq},{LAMP}\nnope,{TREE}\n", "utf-8")
-    read = read_labels(str(path), eval_pack)
+    read = read_labels(str(path), any_pack)
     assert read.problems == [f"{path}:3: unknown FAQ id 'nope' (not in the pack)"]
     assert [(r.kind, r.key) for r in read.rows] == [("faq", faq)]
 
 
-def test_jsonl_lines_are_checked(eval_pack: Pack, tmp_path: Path) -> None:
-    code, faq = _service(eval_pack), eval_pack.faqs[0].id
+def test_jsonl_lines_are_checked(any_pack: Pack, tmp_path: Path) -> None:
+    code, faq = _service(any_pack), any_pack.faqs[0].id
     lines = [
         {"text": LAMP, "expect": {"kind": "service", "code": code}},
         "{not json",
@@ -119,7 +119,7 @@ def test_jsonl_lines_are_checked(eval_pack: Pack, tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line)
                               for line in lines) + "\n", "utf-8")
-    read = read_labels(str(path), eval_pack)
+    read = read_labels(str(path), any_pack)
     assert read.problems == [
         f"{path}:2: not valid JSON",
         f"{path}:3: missing field 'text'",
@@ -133,7 +133,7 @@ def test_jsonl_lines_are_checked(eval_pack: Pack, tmp_path: Path) -> None:
     assert [(r.kind, r.key) for r in read.rows] == [("service", code), ("faq", faq)]
 
 
-def test_a_file_that_cannot_be_read_stops_the_command(eval_pack: Pack, tmp_path: Path) -> None:
+def test_a_file_that_cannot_be_read_stops_the_command(any_pack: Pack, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("just some notes\n", "utf-8")
     latin1 = tmp_path / "old.csv"
@@ -142,7 +142,7 @@ def test_a_file_that_cannot_be_read_stops_the_command(eval_pack: Pack, tmp_path:
                          (notes, "neither JSONL nor CSV"), (latin1, "not UTF-8 text"),
                          (tmp_path, "is a folder")):
         with pytest.raises(Unreadable, match=reason):
-            read_labels(str(path), eval_pack)
+            read_labels(str(path), any_pack)
 
 
 async def test_two_spellings_of_one_message_are_one_example(db: str) -> None:
@@ -230,9 +230,10 @@ async def test_peygir_learn_end_to_end(database_url: str, eval_pack: Pack,
     assert "Tortoise-ORM" not in answer.stderr
 
 
-def test_classify_creates_no_database(eval_pack: Pack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pack", ["default", "eval"])
+def test_classify_creates_no_database(pack: str, tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'absent.db'}"
-    answer = _peygir("classify", "--pack", str(EVAL_PACK), database_url=url, cwd=tmp_path,
+    answer = _peygir("classify", "--pack", str(pack_dir(pack)), database_url=url, cwd=tmp_path,
                      stdin=TREE + "\n")
     assert answer.returncode == 0, answer.stderr
     assert list(tmp_path.iterdir()) == []

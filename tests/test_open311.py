@@ -1,6 +1,7 @@
 """Open311 GeoReport v2 over HTTP on loopback (real uvicorn), on SQLite and PostgreSQL.
 
-Every JSON body is validated against the spec's schemas in ../shared/open311/georeport-v2,
+Every JSON body is validated against the spec's schemas (tests/open311_schemas; and
+../shared/open311/georeport-v2 too when it is there),
 and every resource is fetched as XML too and compared field by field.
 """
 

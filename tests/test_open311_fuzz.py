@@ -1,7 +1,8 @@
 """Schemathesis against `peygir serve` on loopback: valid and invalid input to every Open311
-operation, from the app's own OpenAPI document and from the spec's swagger.json, on SQLite
-and PostgreSQL. No 500s; every answer is 200 or the spec's error list with 400, 403 or 404;
-every JSON 200 fits the spec's schema."""
+operation, from the app's own OpenAPI document and from a Swagger description of the spec
+(ours, in tests/open311_schemas; and the shared copy of the spec's when it is beside the clone),
+on SQLite and PostgreSQL. No 500s; every answer is 200 or the spec's error list with 400, 403
+or 404; every JSON 200 fits the spec's schema."""
 
 from __future__ import annotations
 
@@ -18,9 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.open311_support import KEYS, PREFIX, SCHEMAS, validate
+from tests.open311_support import (
+    KEYS,
+    OWN_SCHEMAS,
+    PREFIX,
+    SHARED_SCHEMAS,
+    shared_present,
+    validate,
+)
 from tests.support import database_for, openapi_document, serve_env, serving
 
+# The shared copy of the spec's swagger.json joins only when it is there (as in CI).
+SOURCES = ["app-openapi", "spec-swagger"] + (["shared-swagger"] if shared_present() else [])
 EXAMPLES = int(os.environ.get("PEYGIR_FUZZ_EXAMPLES", "40"))  # per operation and mode
 SCHEMA_OF = {  # (method, path without the extension) -> the schema its JSON 200 must fit
     ("GET", "/services"): "services.json",
@@ -55,7 +65,8 @@ def _schema(source: str, server: str) -> Any:
         schema = schema.include(path_regex=f"^{PREFIX}/")
         schema.config.update(base_url=server)
     else:
-        schema = schemathesis.openapi.from_path(SCHEMAS / "swagger.json")
+        folder = OWN_SCHEMAS if source == "spec-swagger" else SHARED_SCHEMAS
+        schema = schemathesis.openapi.from_path(folder / "swagger.json")
         schema.config.update(base_url=server + PREFIX)
     return schema
 
@@ -103,7 +114,7 @@ def _check(case: Any) -> int:
 
 # schemathesis's own pytest plumbing (from_fixture) does not run on pytest 9 yet, so its
 # strategies drive Hypothesis directly: one run per operation and generation mode.
-@pytest.mark.parametrize("source", ["app-openapi", "spec-swagger"])
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
                          ids=["positive", "negative"])
 def test_no_input_makes_a_500(server: str, source: str, mode: GenerationMode) -> None:

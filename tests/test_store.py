@@ -139,40 +139,55 @@ async def test_upgrade_from_the_first_schema_keeps_data(database_url: str) -> No
     assert row.payload == {"text": "سلام"} and row.claimed_at is None
 
 
-async def test_sqlite_commits_in_wal_with_normal_sync(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """WAL + synchronous=NORMAL by default (a process crash loses nothing committed), and a
-    URL that asks for FULL gets FULL."""
+async def test_sqlite_commits_in_wal_with_full_sync(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """WAL + synchronous=FULL by default (a power cut loses nothing committed); NORMAL is an
+    opt-in by setting or URL, and a parameter the URL gives wins over the setting."""
     from tortoise import connections
 
+    from peygir.config.settings import Settings
     from peygir.ticket_store.db import close_db, open_db
 
-    for url, expected in ((f"sqlite://{tmp_path / 'a.db'}", 1),
-                          (f"sqlite://{tmp_path / 'b.db'}?synchronous=FULL", 2)):
-        await open_db(url)
+    def url(name: str, query: str = "", **settings: str) -> str:
+        return Settings(database_url=f"sqlite://{tmp_path / name}{query}",
+                        **settings).database_url  # type: ignore[arg-type]
+
+    full, normal = 2, 1
+    for database_url, expected in ((url("a.db"), full),
+                                   (url("b.db", sqlite_sync="normal"), normal),
+                                   (url("c.db", "?synchronous=NORMAL"), normal),
+                                   (url("d.db", "?synchronous=FULL", sqlite_sync="normal"), full),
+                                   (url("e.db", "?synchronous=OFF"), 0)):
+        await open_db(database_url)
         try:
             connection = connections.get("default")
             _, rows = await connection.execute_query("PRAGMA synchronous")
             _, mode = await connection.execute_query("PRAGMA journal_mode")
-            assert (rows[0][0], mode[0][0]) == (expected, "wal")
+            assert (rows[0][0], mode[0][0]) == (expected, "wal"), database_url
         finally:
             await close_db()
 
 
 async def test_sqlite_checkpoints_in_the_background(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Automatic checkpoints are off (they ran inside a commit); a connection of our own copies
-    the WAL into the database file within about a second instead."""
+    """A connection of our own copies the WAL into the database file within about a second,
+    off the commit path; SQLite's automatic checkpoint stays on behind it, so the WAL stays
+    bounded even when nothing else checkpoints (off only when the URL says so)."""
     import sqlite3
 
     from tortoise import connections
 
     from peygir.ticket_store.db import CHECKPOINT_INTERVAL, close_db, open_db
 
+    for query, autocheckpoint in (("?wal_autocheckpoint=0", 0), ("", 1000)):
+        await open_db(f"sqlite://{tmp_path / 'x.db'}{query}")
+        try:
+            connection = connections.get("default")
+            _, rows = await connection.execute_query("PRAGMA wal_autocheckpoint")
+            assert rows[0][0] == autocheckpoint
+        finally:
+            await close_db()
     path = tmp_path / "c.db"
     await open_db(f"sqlite://{path}")
     try:
-        connection = connections.get("default")
-        _, rows = await connection.execute_query("PRAGMA wal_autocheckpoint")
-        assert rows[0][0] == 0
         for i in range(50):
             await OutboxMessage.create(channel="web", chat_id=f"c{i}", payload={"text": "x"})
 

@@ -21,16 +21,20 @@ APP = "peygir"
 log = logging.getLogger(__name__)
 
 
-# SQLite in WAL mode with synchronous=NORMAL syncs at checkpoints, not at every commit: a
-# process crash loses nothing committed; a power cut may lose the last moments. It trebles
-# the bot's throughput on a disk with slow fsync (bench/bots.py). Add ?synchronous=FULL to
-# PEYGIR_DATABASE_URL to sync every commit instead.
+# SQLite runs in WAL mode (tortoise's default) with synchronous=FULL: every commit syncs the
+# WAL to disk, so neither a process crash nor a power cut loses a committed report. NORMAL
+# syncs only at checkpoints (a power cut may lose the last moments) and is faster on a disk
+# with slow fsync (bench.bots prints both); it is an opt-in: PEYGIR_SQLITE_SYNC=normal, or
+# ?synchronous=NORMAL in the URL. A parameter the URL gives always wins.
 #
-# Checkpoints (copying the WAL back into the database file, with an fsync) run from a
-# connection of their own every second, off the commit path: SQLite's automatic checkpoint
-# runs inside whichever commit crosses 1,000 pages, and held the bot's one connection for
-# up to a second on a slow disk (bench.bots). wal_autocheckpoint=1000 in the URL restores it.
-SQLITE_DEFAULTS = {"synchronous": "NORMAL", "wal_autocheckpoint": "0"}
+# Checkpoints (copying the WAL back into the database file) run from a connection of our own
+# every second, off the commit path, in every process that opens a SQLite file. SQLite's own
+# automatic checkpoint (1,000 pages, about 4 MB) stays on behind it: it runs inside whichever
+# commit crosses that size, so it only fires when our checkpointer falls behind or a process
+# without one writes (a script, tortoise's CLI). With it off, nothing would bound the WAL
+# then, and readers would scan an ever larger WAL index. ?wal_autocheckpoint=0 in the URL
+# turns it off for a process whose checkpointer you trust to keep up.
+SQLITE_DEFAULTS = {"synchronous": "FULL"}
 SQLITE_SWITCH_INTERVAL = 0.0005  # seconds; see open_db
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints
 
@@ -139,14 +143,11 @@ def holds_data(database_url: str) -> bool:
 
 
 def _sqlite_file(url: str) -> str | None:
-    """The file of a SQLite URL whose automatic checkpoints are off; None otherwise."""
+    """The file of a SQLite URL (which our checkpointer serves); None otherwise."""
     if not url.startswith("sqlite:"):
         return None
-    credentials = expand_db_url(url)["credentials"]
-    path = credentials["file_path"]
-    if path == ":memory:" or str(credentials.get("wal_autocheckpoint")) != "0":
-        return None
-    return str(path)
+    path = expand_db_url(url)["credentials"]["file_path"]
+    return None if path == ":memory:" else str(path)
 
 
 async def _checkpoint_every(path: str, interval: float) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from peygir.ticket_store import store
+from peygir.ticket_store import store, webhooks
 from peygir.ticket_store.models import EscalationAlert, Ticket, TicketEvent, TicketStatus
 from peygir.ticket_store.voice import Line
 from peygir.ticket_store.workflow import SYSTEM_ACTOR, Workflow
@@ -49,6 +49,11 @@ async def escalate(workflow: Workflow, now: datetime) -> list[Fired]:
                 tickets += await Ticket.filter(id__in=ids[start:start + CHUNK]).only(
                     "id", "tracking_code", "unit_code")
             await _record(workflow, tickets, step.to, step.after_hours, now)
+            if await webhooks.wanted("escalated"):  # whole rows only when someone listens
+                for start in range(0, len(ids), CHUNK):
+                    for full in await Ticket.filter(id__in=ids[start:start + CHUNK]):
+                        await webhooks.record("escalated", full, {"level": level,
+                                                                  "to": step.to}, now=now)
         fired += [Fired(t.id, level, step.to) for t in tickets]
         log.info("escalation: %d ticket(s) reached the %s after %s h", len(ids), step.to,
                  step.after_hours)

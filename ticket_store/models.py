@@ -444,3 +444,189 @@ class LabelledExample(Model):
 
     class Meta:
         table = "labelled_example"
+
+
+# -- canned replies (issue 18): an administrator's edits of the pack's replies.yaml ----------
+class CannedReplyOverride(Model):
+    # The pack holds each reply as the city wrote it; an administrator's rewrite of its title
+    # and text is kept here, by the reply's id, and wins over the pack's until reset.
+    id = fields.IntField(primary_key=True)
+    reply_id = fields.CharField(max_length=64, unique=True)
+    title = fields.CharField(max_length=120)
+    text = fields.TextField()  # at most config.replies.TEXT_MAX characters
+    updated_by = fields.CharField(max_length=64)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "canned_reply_override"
+
+
+# -- what is not a ticket: referrals, FAQ answers, unplaced messages (ticket_store/happenings.py)
+class HappeningKind(StrEnum):
+    REFERRAL = "referral"  # code: the ext_ service code (its outside body is in the pack)
+    FAQ = "faq"  # code: the FAQ entry's id
+    UNPLACED = "unplaced"  # code: why (happenings.UNKNOWN or happenings.NONE_FIT)
+
+
+class HappeningCount(Model):
+    # How many of one kind and code happened on one local day (the city's time zone), raised
+    # by one in the dialogue's transaction, so an update handled twice counts once.
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()  # the local date, as days since 1970-01-01
+    kind = fields.CharEnumField(HappeningKind, max_length=16)
+    code = fields.CharField(max_length=64, default="")
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "happening_count"
+        unique_together = (("day", "kind", "code"),)
+
+
+class UnplacedMessage(Model):
+    # A message nobody could place, kept (cut short) for what the pack should learn next.
+    # Its words are the citizen's: retention drops it after the window, and erasure at once
+    # (by the chat it came from; no Citizen row is made for it).
+    id = fields.IntField(primary_key=True)
+    at = fields.DatetimeField()
+    code = fields.CharField(max_length=64)  # as HappeningCount.code
+    text = fields.TextField()  # at most happenings.MAX_TEXT characters
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "unplaced_message"
+        indexes = (("channel", "chat_id"), ("at",))
+
+
+# -- the conversation's transcript (ticket_store/chatlog.py) --------------------------------
+class ChatLine(Model):
+    # One message of a chat, either way: what the citizen wrote or sent, what the bot or staff
+    # answered. The citizen's story in the panel and the web chat's history after a reload.
+    # A line tied to a ticket is that report's conversation (a unit sees only those); the
+    # retention job and a citizen's erasure remove them (ticket_store.retention).
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    citizen: fields.ForeignKeyNullableRelation[Citizen] = fields.ForeignKeyField(
+        "peygir.Citizen", related_name=False, null=True, on_delete=fields.CASCADE)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, null=True, on_delete=fields.CASCADE)
+    direction = fields.CharField(max_length=3)  # "in" from the citizen, "out" to them
+    who = fields.CharField(max_length=80)  # citizen, bot or staff:<username>
+    kind = fields.CharField(max_length=16)  # text, button, location, contact, photo, voice, …
+    text = fields.TextField(default="")  # at most chatlog.MAX_TEXT characters
+    attachment: fields.ForeignKeyNullableRelation[Attachment] = fields.ForeignKeyField(
+        "peygir.Attachment", related_name=False, null=True, on_delete=fields.SET_NULL)
+    buttons: fields.JSONField[Any] = fields.JSONField(null=True)  # rows of {label, data}
+    photos: fields.JSONField[Any] = fields.JSONField(null=True)  # evidence photo paths
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "chat_line"
+        indexes = (("channel", "chat_id", "at"),)
+
+
+# -- forwarding to a city's Open311 back office (issue 19; ticket_store/forwarding.py) -------
+class ForwardState(StrEnum):
+    PENDING = "pending"  # to be sent, or sent again under the same idempotency key
+    SENT = "sent"  # the back office has it: its service_request_id (or token) is kept
+    # It may have arrived at a back office that ignores idempotency keys: staff check there
+    # rather than peygir sending it twice.
+    UNCERTAIN = "uncertain"
+    FAILED = "failed"  # the back office refused it for good (a 4xx other than 429)
+
+
+class ForwardedReport(Model):
+    # One ticket sent to the back office that serves its service. Written in the filing
+    # transaction; the forwarder claims it with a lease, so a process that dies mid-send
+    # leaves it to the next one (which resends under the same key).
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, on_delete=fields.CASCADE)
+    ticket_id: int
+    endpoint = fields.CharField(max_length=64)
+    remote_code = fields.CharField(max_length=64)  # the back office's service code
+    state = fields.CharEnumField(ForwardState, max_length=16, default=ForwardState.PENDING)
+    idempotency_key = fields.CharField(max_length=64, unique=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    remote_id = fields.CharField(max_length=64, null=True)
+    remote_token = fields.CharField(max_length=64, null=True)
+    # The back office's state last applied to the ticket (exactly once: compare-and-set).
+    remote_status = fields.CharField(max_length=16, null=True)
+    notes_digest = fields.CharField(max_length=64, null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    checked_at = fields.DatetimeField(null=True)  # last asked for its updates
+
+    class Meta:
+        table = "forwarded_report"
+        unique_together = (("ticket",),)
+        indexes = (("state", "next_attempt_at"), ("endpoint", "remote_id"))
+
+
+class ForwardCursor(Model):
+    # Up to when a back office's GET requests window has been read.
+    id = fields.IntField(primary_key=True)
+    endpoint = fields.CharField(max_length=64, unique=True)
+    fetched_until = fields.DatetimeField()
+
+    class Meta:
+        table = "forward_cursor"
+
+
+class Open311Idempotency(Model):
+    # peygir as a back office: a client's POST repeated under the same Idempotency-Key
+    # answers the first request rather than filing another.
+    id = fields.IntField(primary_key=True)
+    client = fields.CharField(max_length=16)
+    key = fields.CharField(max_length=64)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "open311_idempotency"
+        unique_together = (("client", "key"),)
+
+
+# -- signed webhooks (issue 19; ticket_store/webhooks.py) ------------------------------------
+class WebhookSubscription(Model):
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2048)
+    secret = fields.CharField(max_length=128)
+    events: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    personal_data = fields.BooleanField(default=False)  # may see the citizen's words and place
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_at = fields.DatetimeField(null=True)
+    last_result = fields.CharField(max_length=200, null=True)  # "200", "timeout", …
+
+    class Meta:
+        table = "webhook_subscription"
+
+
+class WebhookDelivery(Model):
+    # One event for one subscription, queued in the transaction of the change it tells of;
+    # delivered in id order per (subscription, ticket).
+    id = fields.IntField(primary_key=True)
+    subscription: fields.ForeignKeyRelation[WebhookSubscription] = fields.ForeignKeyField(
+        "peygir.WebhookSubscription", related_name=False, on_delete=fields.CASCADE)
+    subscription_id: int
+    event_id = fields.CharField(max_length=36, unique=True)
+    event = fields.CharField(max_length=32)
+    ticket_id = fields.IntField(null=True)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (("delivered_at", "failed_at", "id"), ("subscription_id", "ticket_id", "id"))

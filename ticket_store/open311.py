@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from peygir.messages.types import Location
 from peygir.ticket_store import store
 from peygir.ticket_store.db import column
-from peygir.ticket_store.models import Attachment, Open311Request, Ticket, TicketEvent, TicketStatus
+from peygir.ticket_store.models import (
+    Attachment,
+    Open311Idempotency,
+    Open311Request,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from peygir.ticket_store.workflow import OPEN_STATES, Filed, Workflow
 
 CHANNEL = "open311"
@@ -70,10 +78,46 @@ def submitter_id(client: str, phone: str | None, email: str | None,
     return f"{client}:{fingerprint(who)}" if who else f"{client}:anonymous"
 
 
-async def file_request(draft: Open311Draft, workflow: Workflow, now: datetime | None = None
-                       ) -> tuple[Filed, Open311Request]:
+async def file_request(draft: Open311Draft, workflow: Workflow, now: datetime | None = None,
+                       *, idempotency_key: str | None = None) -> tuple[Filed, Open311Request]:
     """File through the workflow, as every channel does: routed to a unit by district, with
-    the city's deadlines; a report of the same thing within 50 m is linked to the open one."""
+    the city's deadlines; a report of the same thing within 50 m is linked to the open one.
+
+    ``idempotency_key``: a client's retry of a POST whose answer it never got (a timeout)
+    answers the request the first one filed, rather than filing it twice."""
+    if idempotency_key:
+        try:
+            return await _file_once(draft, workflow, now, idempotency_key)
+        except IntegrityError:  # the same key raced in at the same moment: the first stands
+            pass
+        earlier = await _earlier(draft.client, idempotency_key)
+        assert earlier is not None
+        return earlier
+    return await _file(draft, workflow, now)
+
+
+async def _earlier(client: str, key: str) -> tuple[Filed, Open311Request] | None:
+    row = await Open311Idempotency.get_or_none(client=client, key=key)
+    if row is None:
+        return None
+    ticket = await Ticket.get(id=row.ticket_id)  # type: ignore[attr-defined]
+    extra = await Open311Request.get(ticket_id=ticket.id)
+    return Filed(ticket, duplicate=ticket.duplicate_of_id is not None), extra  # type: ignore[attr-defined]
+
+
+async def _file_once(draft: Open311Draft, workflow: Workflow, now: datetime | None, key: str
+                     ) -> tuple[Filed, Open311Request]:
+    earlier = await _earlier(draft.client, key)
+    if earlier is not None:
+        return earlier
+    async with in_transaction():
+        filed, extra = await _file(draft, workflow, now)
+        await Open311Idempotency.create(client=draft.client, key=key, ticket=filed.ticket)
+    return filed, extra
+
+
+async def _file(draft: Open311Draft, workflow: Workflow, now: datetime | None
+                ) -> tuple[Filed, Open311Request]:
     async with in_transaction():
         citizen = await store.citizen_for(CHANNEL, draft.submitter)
         if draft.phone and citizen.phone != draft.phone:

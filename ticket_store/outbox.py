@@ -26,6 +26,7 @@ from tortoise.expressions import Q
 
 from peygir.config.clock import utcnow
 from peygir.messages.types import Reply
+from peygir.ticket_store import chatlog
 from peygir.ticket_store.db import column, placeholders
 from peygir.ticket_store.models import OutboxMessage
 
@@ -57,16 +58,21 @@ def _queued(row: OutboxMessage) -> Queued:
 
 
 # -- queueing --------------------------------------------------------------------------------
-async def enqueue(channel: str, chat_id: str, reply: Reply) -> None:
-    """Queue a reply: one plain INSERT (the hot path runs it for every reply). Call inside
-    the transaction whose effects the reply tells of."""
+async def enqueue(channel: str, chat_id: str, reply: Reply, *, ticket_id: int | None = None,
+                  citizen_id: int | None = None) -> None:
+    """Queue a reply: one plain INSERT (the hot path runs it for every reply), and its line
+    in the chat's transcript (``ticket_id``: the ticket it is about). Call inside the
+    transaction whose effects the reply tells of."""
     connection = connections.get("default")
     marks = placeholders(connection, 5)
+    payload = reply.to_payload()
     await connection.execute_query(
         f"INSERT INTO {OutboxMessage._meta.db_table} "
         f"(channel, chat_id, payload, created_at, attempts) VALUES ({', '.join(marks)})",
-        [channel, chat_id, json.dumps(reply.to_payload(), ensure_ascii=False), utcnow(), 0],
+        [channel, chat_id, json.dumps(payload, ensure_ascii=False), utcnow(), 0],
     )
+    await chatlog.record_out(channel, chat_id, payload, ticket_id=ticket_id,
+                             citizen_id=citizen_id)
 
 
 # -- taken when a chat asks (web chat, memory channel, Eitaa mini-app) -----------------------

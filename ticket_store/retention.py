@@ -36,7 +36,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from peygir.ticket_store import outbox, store
+from peygir.ticket_store import chatlog, happenings, outbox, store
 from peygir.ticket_store.db import column
 from peygir.ticket_store.models import (
     Attachment,
@@ -51,6 +51,7 @@ from peygir.ticket_store.models import (
     TicketEvent,
     TicketStatus,
     TranscriptionJob,
+    UnplacedMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class Summary:
     chat_states: int = 0
     outbox: int = 0
     dedup_keys: int = 0
+    unplaced: int = 0  # words of messages nobody placed (ticket_store.happenings)
+    chat_lines: int = 0  # transcript lines tied to no ticket (ticket_store.chatlog)
     sample: tuple[str, ...] = ()  # a few tracking codes (preview only)
     more: bool = False  # the scheduler's pass stopped at its batch cap: more is due
 
@@ -149,6 +152,8 @@ async def purge(now: datetime, policy: Policy, max_batches: int | None = None) -
         lambda: _drop_states(cut, policy.batch),
         lambda: _drop_outbox(cut, policy.batch),
         lambda: _drop_oldest(ProcessedUpdate, "processed_at", cut, policy.batch),
+        lambda: _drop_unplaced(cut, policy.batch),
+        lambda: _drop_chat_lines(cut, policy.batch),
     ]
     if policy.media_dir is not None:
         steps.insert(2, lambda: _drop_files(policy))
@@ -185,6 +190,8 @@ async def preview(now: datetime, policy: Policy, sample: int = 10) -> Summary:
         chat_states=await ChatState.filter(updated_at__lt=cut).count(),
         outbox=await outbox.count_older(cut),
         dedup_keys=await ProcessedUpdate.filter(processed_at__lt=cut).count(),
+        unplaced=await UnplacedMessage.filter(at__lt=cut).count(),
+        chat_lines=await chatlog.count_older(cut),
         sample=tuple(codes),
     )
 
@@ -233,6 +240,7 @@ async def anonymise(ids: list[int], now: datetime, decimals: int = 3) -> Summary
         await TicketEvent.filter(ticket_id__in=part, actor=store.CITIZEN_ACTOR).update(note="")
         # An operator's correction of these tickets' subjects is labelled with their words.
         await LabelledExample.filter(ticket_id__in=part).delete()
+        await chatlog.drop_for_tickets(part)  # each report's conversation
         await Open311Request.filter(ticket_id__in=part).update(media_url=None)
         await Ticket.filter(id__in=part).update(
             citizen_id=anonymous.id, chat_id=ERASED, description="", transcript=None,
@@ -340,6 +348,19 @@ async def _drop_oldest(model: Any, stamp: str, cut: datetime, batch: int
     return Summary(dedup_keys=deleted), deleted == batch
 
 
+async def _drop_unplaced(cut: datetime, batch: int) -> tuple[Summary, bool]:
+    """The words of unplaced messages, like any citizen's words, go after the window."""
+    deleted = await happenings.drop_older(cut, batch)
+    return Summary(unplaced=deleted), deleted == batch
+
+
+async def _drop_chat_lines(cut: datetime, batch: int) -> tuple[Summary, bool]:
+    """Transcript lines tied to no ticket, past the window (a ticket's go with its
+    anonymisation)."""
+    deleted, full = await chatlog.drop_older(cut, batch)
+    return Summary(chat_lines=deleted), full
+
+
 async def _drop_outbox(cut: datetime, batch: int) -> tuple[Summary, bool]:
     deleted = await outbox.drop_older(cut, batch)
     return Summary(outbox=deleted), deleted == batch
@@ -365,7 +386,9 @@ async def erase_citizen(channel: str, user_id: str, chat_id: str, now: datetime,
     the next purge after it closes. Their phone and name go too, unless an open ticket's
     unit may call them with their consent. Call inside the update's transaction."""
     await _scrub_chat(channel, chat_id)
+    await happenings.erase_chat(channel, chat_id)  # their words nobody placed
     citizen = await Citizen.get_or_none(channel=channel, user_id=user_id)
+    await _forget_transcript(channel, chat_id, citizen.id if citizen else None)
     if citizen is None:
         return Erasure(0, 0, False, False)
     await LabelledExample.filter(citizen_id=citizen.id).delete()  # the subjects they picked
@@ -389,6 +412,17 @@ async def forget_contact_unless_needed(citizen_id: int) -> bool:
         await Citizen.filter(id=citizen_id).exclude(channel=ERASED).update(
             phone=None, display_name=None)
     return not relied
+
+
+async def _forget_transcript(channel: str, chat_id: str, citizen_id: int | None) -> None:
+    """The chat's transcript goes now, but the conversations of tickets still open (their
+    unit works from them): those go with the ticket's anonymisation once it closes."""
+    mine = Q(channel=channel, chat_id=chat_id)
+    if citizen_id is not None:
+        mine |= Q(citizen_id=citizen_id)
+    still_open = await column(Ticket.filter(mine).exclude(status__in=TERMINAL).values_list(
+        "id", flat=True))
+    await chatlog.drop_for_citizen(channel, chat_id, citizen_id, list(still_open))
 
 
 async def _mark_for_erasure(tickets: list[Ticket], note: str, now: datetime) -> None:

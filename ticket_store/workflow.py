@@ -28,7 +28,7 @@ from tortoise.transactions import in_transaction
 from peygir.config.clock import utcnow
 from peygir.config.pack import Pack
 from peygir.messages.types import Location
-from peygir.ticket_store import examples, rollups, store
+from peygir.ticket_store import chatlog, examples, forwarding, rollups, store, webhooks
 from peygir.ticket_store.deadlines import Deadlines
 from peygir.ticket_store.models import (
     ESCALATION_DONE,
@@ -128,9 +128,13 @@ class Workflow:
                                              deadlines=self.deadlines, priority=priority,
                                              district=district)
             await store.attach_to_ticket(ticket, attachment_ids or [])
+            await webhooks.record("filed", ticket, now=now)
             if original is not None:
                 await self._link(ticket, original, now)
                 return Filed(ticket, duplicate=True)
+            # A first report goes to the city's back office, if one serves it (issue 19);
+            # a repeat follows the first one's state and is not sent again.
+            await forwarding.enqueue(self.pack, ticket)
             if unit is not None:  # routing is a change: _set marks the day's roll-up stale
                 await self._set(ticket, S.ASSIGNED, SYSTEM_ACTOR,
                                 self.voice.line(Line.ROUTED, unit=unit.name), now,
@@ -247,6 +251,13 @@ class Workflow:
             ticket=ticket, actor=actor, at=now, note=note, public=public,
             from_status=None if stay else current.value,
             to_status=None if stay else to_status.value)
+        if extra and "unit_code" in extra and extra["unit_code"] is not None:
+            await webhooks.record("assigned", ticket, {"unit_code": extra["unit_code"]},
+                                  now=now)
+        if not stay:
+            await webhooks.record("status_changed", ticket, {
+                "from": current.value, "to": to_status.value,
+                **({"note": note} if public else {})}, private={"note": note}, now=now)
         if notify and not stay:
             await self._notify_status(ticket, to_status, note, now)
         # The city's moves reach the linked reports; a citizen's own (accepting, contesting)
@@ -298,15 +309,16 @@ class Workflow:
                 await rollups.mark(ticket.created_at)
             event = await TicketEvent.create(ticket=ticket, actor=actor, at=now, public=public,
                                              note=self.voice.line(Line.STAFF_REPLY, text=text))
-            await self.voice.staff_reply(ticket, text)
+            with chatlog.speaking(actor):  # the transcript names who wrote it
+                await self.voice.staff_reply(ticket, text)
         return event
 
     async def change_service(self, ticket: Ticket, service_code: str, actor: str,
                              note: str = "", now: datetime | None = None) -> TicketEvent:
-        """Staff correct a ticket's subject. The timeline keeps the old one, the citizen is
-        told, and the report's words labelled with the new subject become an example the
-        classifier learns from. Unit, state and deadlines stay as they were: the operator
-        reassigns the ticket if the new subject belongs to another unit."""
+        """Staff correct a ticket's subject. The timeline keeps the old one (and the reason,
+        ``note``), the citizen is told, and the report's words labelled with the new subject
+        become an example the classifier learns from. A ticket already placed (it has a unit
+        or a district) is routed again by the new subject (see _reroute); deadlines stay."""
         service = self.pack.service_by_code.get(service_code)
         if service is None:
             raise WorkflowError(f"unknown service {service_code!r}")
@@ -335,7 +347,29 @@ class Workflow:
                                             ExampleSource.OPERATOR,
                                             normalised=ticket.description, ticket_id=ticket.id)
             await self.voice.service_changed(ticket, service_code)
+            await self._reroute(ticket, service.service_code, service.group, actor, now)
         return event
+
+    async def _reroute(self, ticket: Ticket, service_code: str, group: str, actor: str,
+                       now: datetime) -> None:
+        """After a change of subject, the unit serving the new subject where the ticket is,
+        as at filing. A ticket never placed (no district, no unit) stays in the centre's
+        queue; one whose new subject no unit serves there goes back to it, if its state
+        allows (work already started stays with its unit)."""
+        if ticket.unit_code is None and ticket.district is None:
+            return
+        unit = self.city.unit_for(service_code, group, ticket.district)
+        current = TicketStatus(ticket.status)
+        if unit is not None:
+            if unit.code == ticket.unit_code:
+                return
+            stay = current in (S.ASSIGNED, S.IN_PROGRESS)  # same state, another unit
+            if stay or S.ASSIGNED in TRANSITIONS[current]:
+                await self._set(ticket, current if stay else S.ASSIGNED, actor,
+                                self.voice.line(Line.ROUTED, unit=unit.name), now,
+                                extra={"unit_code": unit.code}, notify=False, stay=stay)
+        elif ticket.unit_code is not None and S.NEW in TRANSITIONS[current]:
+            await self._set(ticket, S.NEW, actor, "", now, notify=False)
 
     def _service_name(self, ticket: Ticket) -> str:
         service = self.pack.service_by_code.get(ticket.service_code)
@@ -367,6 +401,7 @@ class Workflow:
                 size=stored.stat().st_size, path=str(stored), sha256=stored.stem, evidence=True)
             await TicketEvent.create(ticket=ticket, actor=actor, at=now,
                                      note=self.voice.line(Line.EVIDENCE))
+            await webhooks.record("evidence_added", ticket, {"sha256": stored.stem}, now=now)
         return attachment
 
     async def evidence_paths(self, ticket: Ticket) -> list[str]:
@@ -428,6 +463,8 @@ class Workflow:
                 await rollups.mark(ticket.created_at)
                 await TicketEvent.create(ticket=ticket, actor=store.CITIZEN_ACTOR, at=now,
                                          note=self.voice.line(Line.RATED, stars=stars))
+                ticket.rating = stars
+                await webhooks.record("rated", ticket, {"rating": stars}, now=now)
             return Answer.RATED
         if action == "consent":
             agreed = arg == "yes"

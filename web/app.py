@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from peygir.bots.core import Core
 from peygir.ticket_store.models import Attachment
-from peygir.web import open311
+from peygir.web import citymap, observe, open311
 from peygir.web.api_docs import MEDIA_OK, answers
 from peygir.web.guards import (
     BodyLimit,
@@ -25,6 +25,7 @@ from peygir.web.guards import (
     StrictJSONRoute,
     eitaa_headers,
     install_validation_errors,
+    tiles_source,
 )
 from peygir.web.media import hash_of, media_response
 
@@ -72,6 +73,8 @@ def create_app(core: Core) -> FastAPI:
         if routes is not None:
             app.include_router(routes)
     open311.install(app)
+    citymap.install(app, core)
+    observe.install(app, core)  # /readyz, and /metrics when PEYGIR_METRICS is on
     install_validation_errors(app)  # after Open311's, which keeps its own paths
     if core.settings.api_docs:
         _api_docs(app)
@@ -83,8 +86,10 @@ def create_app(core: Core) -> FastAPI:
     # Outermost last: the real client first, then headers on every answer, then the body cap.
     settings = core.settings
     app.add_middleware(BodyLimit)
-    app.add_middleware(SecurityHeaders,
-                       eitaa=eitaa_headers(settings.eitaa_sdk_url, settings.eitaa_frame_ancestors))
+    tiles = tiles_source(settings.map_tiles)
+    app.add_middleware(SecurityHeaders, img_src=tiles,
+                       eitaa=eitaa_headers(settings.eitaa_sdk_url, settings.eitaa_frame_ancestors,
+                                           tiles))
     app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     return app
 

@@ -127,6 +127,7 @@ BODY_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
     # so, not a 413 (the OpenAPI document promises the 422).
     (re.compile(r"/api/(chat|eitaa)/send"), 640 * KB),
     (re.compile(r"/api/eitaa/photo"), MAX_DOWNLOAD + 1024 * KB),
+    (re.compile(r"/api/chat/upload"), MAX_DOWNLOAD + 1024 * KB),
     (re.compile(r"/panel/tickets/[^/]+/evidence"), MAX_DOWNLOAD + 1024 * KB),
     (re.compile(r"/bot/[^/]+/[^/]+"), 1024 * KB),  # a Bot API update: text, captions, ids
     (re.compile(r"/open311/.*"), 128 * KB),  # Open311 refuses over 64 KB in its own words
@@ -216,11 +217,14 @@ def allowed_methods(request: Request) -> str:
 
 
 # -- security headers --------------------------------------------------------------------------
-def content_security_policy(script_src: str = "", frame_ancestors: str = "'none'") -> str:
+def content_security_policy(script_src: str = "", frame_ancestors: str = "'none'",
+                            img_src: str = "") -> str:
     """Only this origin's scripts, styles, fonts and images (what chat.html and the panel
-    load); ``script_src`` adds an origin (Eitaa's SDK)."""
+    load); ``script_src`` adds an origin (Eitaa's SDK), ``img_src`` one for images (the map's
+    tile server, when one is configured)."""
     return (f"default-src 'self'; script-src 'self'{' ' + script_src if script_src else ''}; "
-            "style-src 'self'; img-src 'self' data:; media-src 'self'; font-src 'self'; "
+            f"style-src 'self'; img-src 'self' data:{' ' + img_src if img_src else ''}; "
+            "media-src 'self'; font-src 'self'; "
             f"connect-src 'self'; frame-ancestors {frame_ancestors}; form-action 'self'; "
             "base-uri 'none'; object-src 'none'")
 
@@ -243,28 +247,41 @@ def origin_of(url: str) -> str:
         and parts.netloc else ""
 
 
-def eitaa_headers(sdk_url: str, frame_ancestors: str) -> dict[str, str]:
+def tiles_source(tiles_url: str) -> str:
+    """The CSP source of a ``{z}/{x}/{y}`` tile URL: its origin, a ``{s}`` subdomain as
+    ``*``; empty when no tile server is configured (then no outside image is allowed)."""
+    origin = origin_of(tiles_url.replace("{s}", "s-placeholder"))
+    return origin.replace("s-placeholder", "*") if origin else ""
+
+
+def eitaa_headers(sdk_url: str, frame_ancestors: str, img_src: str = "") -> dict[str, str]:
     """The mini-app's page: Eitaa's SDK may run and Eitaa may frame it (so no
     ``X-Frame-Options``, which cannot name who may)."""
     if not frame_ancestors.strip() or re.search(r"[;,\r\n]", frame_ancestors):
         raise ValueError("PEYGIR_EITAA_FRAME_ANCESTORS: space-separated sources, no ';' or ','")
     return COMMON_HEADERS | {"Content-Security-Policy": content_security_policy(
-        origin_of(sdk_url), frame_ancestors.strip())}
+        origin_of(sdk_url), frame_ancestors.strip(), img_src)}
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, eitaa: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, eitaa: dict[str, str], img_src: str = "") -> None:
         self.app = app
         self.eitaa = eitaa
+        # The map's tiles (PEYGIR_MAP_TILES) are the one outside origin a page may load.
+        page = PAGE_HEADERS | {"Content-Security-Policy": content_security_policy(
+            img_src=img_src)} if img_src else PAGE_HEADERS
+        self.page = page
+        self.panel = page | {"Cache-Control": "no-store"}
+        self.api = page | {"Cache-Control": "no-store"}
 
     def headers_for(self, path: str) -> dict[str, str]:
         if path == "/panel" or path.startswith("/panel/"):
-            return PANEL_HEADERS
+            return self.panel
         if path == "/eitaa":
             return self.eitaa
         if path.startswith("/api/") or path == "/openapi.json":
-            return API_HEADERS
-        return PAGE_HEADERS
+            return self.api
+        return self.page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

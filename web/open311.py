@@ -30,12 +30,15 @@ from peygir.bots.core import Core
 from peygir.config.pack import Service
 from peygir.messages import texts
 from peygir.messages.persian import to_persian_digits
-from peygir.messages.types import evidence_url
+from peygir.messages.types import Location, evidence_url
 from peygir.ticket_store import open311 as tickets
 from peygir.ticket_store.deadlines import Deadlines
 from peygir.web.guards import allowed_methods
 from peygir.web.open311_format import Format, format_of_path, render, render_errors
 from peygir.web.open311_input import LIMITS, TRACKING_CODE, Problems, parse_filters, parse_post
+
+# A client's own name for one POST: a retry under it answers the first (never files twice).
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 PREFIX = "/open311/v2"
 MAX_BODY = 64 * 1024  # bytes of form body; a service request is a few hundred
@@ -293,21 +296,31 @@ POST_FORM: dict[str, Any] = {
              openapi_extra=POST_FORM,
              responses=_answers("The new request's id or token", 400, 403))
 async def create_request(
-    fmt: FormatDep, core: CoreDep,
+    request: Request, fmt: FormatDep, core: CoreDep,
     client: Annotated[str, Depends(api_client)],
     fields: Annotated[dict[str, str], Depends(submitted_fields)],
 ) -> Response:
     posted = parse_post(fields, core.pack)
     if isinstance(posted, Problems):
         raise Open311Error(400, posted)
+    location = posted.location
+    geocoder = core.dialogue.geocoder
+    if location is None and posted.address and geocoder is not None:
+        # Routed by district like a point; no answer in time: the centre's queue, as before.
+        found = await geocoder.lookup(posted.address)
+        location = Location(found.lat, found.lon) if found else None
     draft = tickets.Open311Draft(
         client=client,
         submitter=tickets.submitter_id(client, posted.phone, posted.email, posted.device_id),
         service_code=posted.service_code, description=posted.description,
-        urgent=posted.urgent, location=posted.location, address=posted.address,
+        urgent=posted.urgent, location=location, address=posted.address,
         media_url=posted.media_url, phone=posted.phone,
     )
-    filed, extra = await tickets.file_request(draft, core.workflow)
+    key = request.headers.get("idempotency-key", "").strip()
+    if key and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Open311Error(400, ["Idempotency-Key: 1 to 64 letters, digits, '-' or '_'"])
+    filed, extra = await tickets.file_request(draft, core.workflow,
+                                              idempotency_key=key or None)
     notice = (DUPLICATE_NOTICE if filed.duplicate
               else service_notice(filed.ticket.urgent, core.workflow.deadlines))
     body = [{"service_request_id": filed.ticket.tracking_code, "token": extra.token,

@@ -5,6 +5,7 @@ and nothing to wake."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peygir.channels.base import Quiet
@@ -24,13 +25,15 @@ __all__ = ["CHANNEL", "ChatIn", "ChatOut", "LocationIn", "WebChat", "chat_id", "
 class WebChat(Quiet):
     name = CHANNEL
 
-    def __init__(self, dialogue: Dialogue) -> None:
+    def __init__(self, dialogue: Dialogue, media_dir: Path | None = None) -> None:
         self.dialogue = dialogue
+        self.media_dir = media_dir  # where uploads go; None: the page offers none
 
     def routes(self) -> APIRouter:
-        return web_chat_routes(self.dialogue)
+        # on_speech is read when a note arrives: Core sets it after the routes are built.
+        return web_chat_routes(self.dialogue, self.media_dir, lambda: self.on_speech())
 
 
 def from_settings(settings: Settings, dialogue: Dialogue) -> WebChat:
     """Always on: the web chat needs no token."""
-    return WebChat(dialogue)
+    return WebChat(dialogue, Path(settings.media_dir))

@@ -5,13 +5,14 @@ page and takes the same messages; only its citizen is known another way."""
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Cookie, Depends, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peygir.channels.http import secure_cookies
-from peygir.messages.types import IncomingMessage, Location, Reply, evidence_url
+from peygir.messages.phone import COMPACT_PATTERN, MAX_INPUT, iranian_mobile
+from peygir.messages.types import Contact, IncomingMessage, Location, Reply, evidence_url
 
 COOKIE = "peygir_chat"
 MAX_TEXT = 50_000  # characters; more than any honest report, less than a denial of service
@@ -38,20 +39,40 @@ class LocationIn(BaseModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
 
 
+class PhoneIn(BaseModel):
+    """A number the citizen typed in the page's form, with their explicit consent."""
+
+    # Without separators (the page takes them out), so the document's pattern is exactly
+    # what is taken; Persian or Latin digits, 09…, 9…, +989…, 00989…, 989….
+    number: str = Field(min_length=1, max_length=MAX_INPUT, pattern=COMPACT_PATTERN)
+    consent: Literal[True]  # the form's box: no number is taken without it
+
+    @field_validator("number")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        number = iranian_mobile(value)
+        if number is None:
+            raise ValueError("شماره همراه معتبر نیست؛ مانند ۰۹۱۲۱۲۳۴۵۶۷ بنویسید. "
+                             "— not an Iranian mobile number")
+        return number
+
+
 class ChatIn(BaseModel):
-    # The document says what the check below refuses: one of the three must be there.
+    # The document says what the check below refuses: one of these must be there.
     model_config = ConfigDict(json_schema_extra={"anyOf": [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-        for name in ("text", "callback", "location")]})
+        for name in ("text", "callback", "location", "phone")]})
 
     client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     text: Text | None = Field(default=None, max_length=MAX_TEXT)
     callback: Text | None = Field(default=None, max_length=128)
     location: LocationIn | None = None
+    phone: PhoneIn | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> ChatIn:
-        if self.text is None and self.callback is None and self.location is None:
+        if self.text is None and self.callback is None and self.location is None \
+                and self.phone is None:
             raise ValueError("پیام خالی است. — the message is empty")
         return self
 
@@ -63,6 +84,7 @@ class ChatIn(BaseModel):
             dedup_key=f"{channel}:{chat}:{self.client_id}", text=self.text or "",
             callback_data=self.callback,
             location=Location(self.location.lat, self.location.lon) if self.location else None,
+            contact=Contact(self.phone.number, chat) if self.phone else None,
             origin=origin,
         )
 

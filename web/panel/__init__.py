@@ -15,7 +15,20 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peygir.bots.core import Core
-from peygir.web.panel import auth, dashboards, export, queues, tickets, users
+from peygir.web.panel import (
+    auth,
+    citizens,
+    dashboards,
+    export,
+    export_range,
+    interop,
+    maps,
+    queues,
+    replies,
+    search,
+    tickets,
+    users,
+)
 from peygir.web.panel.common import make_templates, render
 from peygir.web.panel.security import PATH, LoginRequired, login_redirect
 
@@ -24,7 +37,8 @@ def install(app: FastAPI, core: Core) -> None:
     app.state.panel_templates = make_templates(core.settings.timezone)
     app.state.panel_secure_cookies = core.settings.panel_secure_cookies
     router = APIRouter(prefix=PATH)
-    for module in (auth, queues, tickets, dashboards, export, users):
+    for module in (auth, queues, maps, tickets, dashboards, export, export_range, users, replies,
+                   citizens, search, interop):
         router.include_router(module.router)
     # HTML pages and forms for people, not an API: left out of the OpenAPI document.
     app.include_router(router, include_in_schema=False)

@@ -38,6 +38,9 @@ def bars(labels: Sequence[str], series: Sequence[Series], title: str,
         top_value += 4 - top_value % 4
     n = max(1, len(labels))
     slot = plot_w / n
+    # Every label, or every other (third …) one when they would touch: a narrow chart (one a
+    # phone shows at near its own size) keeps its labels readable rather than crowded.
+    step = max(1, -(-int(MIN_LABEL_SLOT) // max(1, int(slot))))
     bar_w = max(2.0, slot * 0.8 / max(1, len(series)))
     parts = [f'<svg class="chart" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -59,7 +62,7 @@ def bars(labels: Sequence[str], series: Sequence[Series], title: str,
                 f'<rect class="{s.css}" x="{x:.1f}" y="{top + plot_h - h:.1f}" '
                 f'width="{bar_w - 1:.1f}" height="{h:.1f}"><title>{escape(s.name)}: '
                 f"{fa(int(value))}</title></rect>")
-        if n <= 16 or index % 2 == 0:
+        if index % step == 0:
             parts.append(f'<text class="axis" x="{x0 + slot * 0.4:.1f}" '
                          f'y="{height - bottom + 16}" text-anchor="middle">'
                          f"{escape(label)}</text>")
@@ -74,6 +77,7 @@ def bars(labels: Sequence[str], series: Sequence[Series], title: str,
     return Markup("".join(parts))
 
 
+MIN_LABEL_SLOT = 38  # viewBox units an x label («۰۸/۲۳» at 12 px) needs
 LABEL_CHAR_PX = 6.6  # a generous average width of a 12 px Vazirmatn glyph (panel.css .label)
 
 
@@ -102,17 +106,17 @@ def wrap_label(label: str, width_px: float, lines: int = 2) -> list[str]:
 
 
 def hbars(rows: Sequence[tuple[str, float]], title: str, width: int = 640,
-          row_h: int = 26) -> Markup:
+          row_h: int = 26, label_w: int = 220) -> Markup:
     """Horizontal bars growing leftwards from a label column on the right. Long labels wrap
     to two lines within the column (the rest cut with «…», the whole label a tooltip), so
     no label runs into its bar."""
-    label_w, pad, gap = 220, 8, 12
+    pad, gap = 8, 12
     wrapped = [wrap_label(label, label_w - gap) for label, _ in rows]
     if any(len(lines) > 1 for lines in wrapped):
         row_h = max(row_h, 40)
     height = max(1, len(rows)) * row_h + pad * 2
     top_value = max((v for _, v in rows), default=0) or 1
-    plot_w = width - label_w - 60
+    plot_w = width - label_w - 40
     x_end = width - label_w  # bars end here; the label column lies to its right
     parts = [f'<svg class="chart" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',

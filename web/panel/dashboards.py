@@ -8,16 +8,18 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import jdatetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from peygir.messages.persian import jalali_midnight, local_jalali
 from peygir.nlu.normalize import ascii_digits
+from peygir.ticket_store import happenings
 from peygir.ticket_store.models import StaffRole
-from peygir.web.panel import queries
+from peygir.web.panel import not_tickets, queries
 from peygir.web.panel.charts import Series, bars, hbars
 from peygir.web.panel.common import core_of, names_of, now_of, render
-from peygir.web.panel.fmt import jshort
+from peygir.web.panel.fmt import fa, jshort
 from peygir.web.panel.security import StaffDep
 
 router = APIRouter()
@@ -53,6 +55,7 @@ def custom_range(start_text: str, end_text: str, now: datetime, tz: str
     return start, end
 
 
+CHART_W = 420  # viewBox width of the dashboard's charts
 SCORES_TTL = 60.0  # seconds: a month's unit scores move slowly; the dashboard need not wait
 
 
@@ -95,6 +98,9 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30,
     scores = await _scores(request, now, tz)
     for row in figures.by_unit:
         row.score = scores.get(row.key) if row.key is not None else None
+    # What is not a ticket, and the deputies' shares: city-wide matters, not a unit's.
+    others = None if unit is not None else await not_tickets.read(
+        core_of(request).pack, since, until, tz, figures.by_unit)
     hot = await queries.hotspots(now, unit=unit)
     weeks = await queries.weekly(now, unit=unit)
     labels = [jshort(w["start"], tz, with_time=False)[5:] for w in weeks]
@@ -114,8 +120,21 @@ async def dashboard(request: Request, staff: StaffDep, days: int = 30,
         "by_district": figures.by_district,
         "by_service": figures.by_service[:15],
         "hot": hot,
-        "hot_chart": hbars(hot_rows, "کانون‌های ۲۴ ساعت گذشته") if hot_rows else None,
-        "trend_chart": bars(labels, series, "روند هفتگی"),
+        # Narrow viewBoxes: a phone draws them near their own size, so the text stays
+        # readable there (panel.css caps their width on a desktop).
+        "hot_chart": hbars(hot_rows, "کانون‌های ۲۴ ساعت گذشته", width=CHART_W,
+                           label_w=190) if hot_rows else None,
+        "trend_chart": bars(labels, series, "روند هفتگی", width=CHART_W, height=230),
         "alerts": await queries.escalations(now, unit=unit),
         "recipients": {"manager": "مدیر واحد", "deputy": "معاون"},
+        "others": others,
+        "why": not_tickets.WHY,
+        "others_days": (f"{jday(others.first_day)} تا {jday(others.last_day)}"
+                        if others else ""),
     })
+
+
+def jday(day: int) -> str:
+    """A local day (days since 1970-01-01) as a Jalali date, ۱۴۰۵/۰۸/۰۱."""
+    j = jdatetime.date.fromgregorian(date=happenings.day_date(day))
+    return fa(f"{j.year:04d}/{j.month:02d}/{j.day:02d}")

@@ -89,19 +89,29 @@ def _allowed(staff: Any) -> None:
 
 
 @router.get("/export", response_class=HTMLResponse)
-async def export_page(request: Request, staff: StaffDep, year: int | None = None
-                      ) -> HTMLResponse:
+async def export_page(request: Request, staff: StaffDep, year: int | None = None,
+                      start: str = "", end: str = "") -> HTMLResponse:
     _allowed(staff)
     tz = core_of(request).settings.timezone
     now = now_of(request)
+    # Every ticket of a range of Jalali dates (export_range): the form checks the range here
+    # first, so a bad one gets a Persian message on this page rather than an error page.
+    from peygir.web.panel.dashboards import RANGE_ERROR
+    from peygir.web.panel.export_range import parse_range
+
+    asked = bool(start or end)
+    range_ok = asked and parse_range(start, end, now, tz) is not None
     this_year = current_year(now, tz)
     year = year if year and 1300 <= year <= 1500 else this_year
-    start, end = year_bounds(year, tz)
+    year_start, year_end = year_bounds(year, tz)
     names = names_of(request)
-    rows = _summary_rows(await queries.unresolved_summary(start, end, now), names, tz)
+    rows = _summary_rows(await queries.unresolved_summary(year_start, year_end, now), names,
+                         tz)
     return render(request, "panel/export.html", {
         "year": year, "years": list(range(this_year, this_year - 5, -1)),
         "header": SUMMARY_HEADER, "rows": rows, "total": sum(r[4] for r in rows),
+        "range": (start[:32], end[:32]), "range_ok": range_ok,
+        "range_error": RANGE_ERROR if asked and not range_ok else "",
     })
 
 

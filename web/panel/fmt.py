@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from peygir.messages.digits import persian_digits
-from peygir.messages.persian import jalali, local_jalali
+from peygir.messages.persian import CHANNEL_LABELS, jalali, local_jalali
 
 STATUS_STAFF = {
     "new": "جدید",
@@ -24,6 +24,27 @@ ROLE_LABELS = {
     "manager": "مدیر",
     "admin": "مدیر سامانه",
 }
+
+
+# Who did it, as a timeline shows it: the store writes these codes, staff read Persian.
+ACTOR_LABELS = {
+    "citizen": "شهروند",
+    "system": "سامانه",
+    "citizen:erase": "شهروند (درخواست پاک‌شدن داده‌ها)",
+}
+STAFF_PREFIX = "staff:"
+
+
+def actor_label(actor: str, staff_names: dict[str, str] | None = None) -> str:
+    """«شهروند», «سامانه», or the staff member's name (their user name if they have none)."""
+    if actor.startswith(STAFF_PREFIX):
+        username = actor[len(STAFF_PREFIX):]
+        return (staff_names or {}).get(username) or username
+    return ACTOR_LABELS.get(actor, actor)
+
+
+def channel_label(channel: str | None) -> str:
+    return CHANNEL_LABELS.get(channel or "", channel or "—")
 
 
 def fa(value: object) -> str:
@@ -89,4 +110,6 @@ def filters(tz: str) -> dict[str, object]:
         "status_label": lambda s: STATUS_STAFF.get(str(s), str(s)),
         "role_label": lambda r: ROLE_LABELS.get(str(r), str(r)),
         "duration": duration,
+        "actor_label": actor_label,
+        "channel_label": channel_label,
     }

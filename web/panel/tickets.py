@@ -25,7 +25,7 @@ from peygir.ticket_store.models import (
 )
 from peygir.ticket_store.workflow import TRANSITIONS, IllegalTransition, Workflow, WorkflowError
 from peygir.web.media import MAX_ID, media_response, stored_file
-from peygir.web.panel import queries
+from peygir.web.panel import actors, citizens, queries, replies, story
 from peygir.web.panel.common import Names, core_of, names_of, now_of, render
 from peygir.web.panel.fmt import STATUS_STAFF, remaining
 from peygir.web.panel.geo import district_map
@@ -42,7 +42,7 @@ MESSAGES = {
     "evidence": "عکس شواهد بارگذاری شد.",
     "contact": "از شهروند برای اشتراک شماره اجازه خواسته شد.",
     "reply": "پاسخ برای شهروند فرستاده شد.",
-    "service": "موضوع درخواست اصلاح شد؛ اگر واحد دیگری مسئول آن است، دوباره ارجاع دهید.",
+    "service": "موضوع درخواست اصلاح شد و درخواست بر پایهٔ موضوع تازه دوباره ارجاع شد.",
 }
 ERRORS = {
     "illegal": "این تغییر وضعیت مجاز نیست.",
@@ -52,6 +52,7 @@ ERRORS = {
     "note": "برای این وضعیت نوشتن یادداشت (دلیل یا نام دستگاه مسئول) لازم است.",
     "service": "موضوع انتخاب‌شده معتبر نیست یا همان موضوع فعلی است.",
     "changed": "درخواست هم‌زمان تغییر کرد؛ صفحه را دوباره باز کنید.",
+    "reason": "برای اصلاح موضوع نوشتن دلیل لازم است.",
 }
 # The moves a unit may make; the 137 centre and managers may make any the workflow allows.
 UNIT_TARGETS = ("in_progress", "resolved", "rejected")
@@ -112,6 +113,7 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         "district": ticket.district,
         "attachments": attachments,
         "events": events,
+        "staff_names": await actors.staff_names(events),  # timeline actors, by name
         "linked": linked,
         "original": await scope_original(staff, ticket),
         "channels": CHANNEL_LABELS,
@@ -128,6 +130,11 @@ async def ticket_page(request: Request, code: str, staff: StaffDep, done: str = 
         "subjects": subjects(names, ticket.service_code)
         if staff.is_(*CAN_ASSIGN) and ticket.status in OPEN_STATUSES else [],
         "can_act": staff.is_(*CAN_ACT),
+        # Canned replies for the reply box (web.panel.replies); the citizen's page link for
+        # those who may mark volunteers (web.panel.citizens).
+        "canned": await replies.for_ticket(request, ticket) if staff.is_(*CAN_ACT) else [],
+        "citizen_page": staff.is_(*citizens.CAN_SEE),
+        "story": await story.for_ticket(staff, ticket),  # the transcript, other tickets
         "message": MESSAGES.get(done, ""),
         "error": ERRORS.get(error, ""),
     })
@@ -204,12 +211,16 @@ async def assign(request: Request, code: str, staff: CsrfStaff,
 async def change_service(request: Request, code: str, staff: CsrfStaff,
                          service: Annotated[str, Form(max_length=64)],
                          note: Annotated[str, Form(max_length=NOTE_MAX)] = "") -> Response:
-    """The bot (or the citizen) chose the wrong subject: the operator's correction is kept in
-    the timeline and becomes a labelled example the classifier learns from."""
+    """The bot (or the citizen) chose the wrong subject: the operator's correction, with its
+    reason (required), is kept in the timeline, routes the ticket again by the new subject,
+    and becomes a labelled example the classifier learns from."""
     staff.require(*CAN_ASSIGN)
     ticket = await _ticket(staff, code)
-    if ticket.status not in OPEN_STATUSES or service not in names_of(request).services:
+    if ticket.status not in OPEN_STATUSES or service not in names_of(request).services \
+            or service == ticket.service_code:
         return _back(code, error="service")
+    if not note.strip():
+        return _back(code, error="reason")
     try:
         await workflow_of(request).change_service(ticket, service, staff.actor,
                                                   note=note.strip(), now=now_of(request))

@@ -4,6 +4,10 @@
  *   POST /api/chat/send  {client_id, text} | {client_id, callback} | {client_id, location: {lat, lon}}
  *        -> {replies: [{text, buttons: [[{label, data}]], request_location}]}
  *   GET  /api/chat/poll  -> {replies: [...]}
+ *   GET  /api/chat/history -> {lines: [{from: "citizen", kind, text} | {from: "bot", ...reply, live}]}
+ *
+ * On load the page shows the chat's history first (a reload, another tab, a restarted
+ * server); only the buttons the server calls live stay pressable, and any button works once.
  *
  * Message text is always inserted with textContent (never innerHTML).
  */
@@ -14,6 +18,7 @@
   var API = document.body.getAttribute("data-api") || "/api/chat";
   var SEND_URL = API + "/send";
   var POLL_URL = API + "/poll";
+  var HISTORY_URL = API + "/history"; // the Eitaa mini-app has none: a 404 shows nothing
   var PHOTO_URL = API + "/photo";
   // Inside Eitaa: the signed initData goes with every request; the server checks it.
   var eitaa = window.Eitaa && window.Eitaa.WebApp ? window.Eitaa.WebApp : null;
@@ -124,7 +129,11 @@
     wrap.className = "msg " + kind + (extraClass ? " " + extraClass : "");
     var t = document.createElement("div");
     t.className = "text";
-    t.textContent = text == null ? "" : String(text);
+    // The citizen's words may be Latin or mixed: each line finds its own direction.
+    if (kind === "user") t.setAttribute("dir", "auto");
+    // Emoji need a font Debian's Chromium lacks: chat-icons.js draws them as SVG.
+    if (window.peygirIcons) window.peygirIcons.fill(t, text == null ? "" : String(text));
+    else t.textContent = text == null ? "" : String(text);
     wrap.appendChild(t);
     messagesEl.appendChild(wrap);
     scrollToBottom();
@@ -183,13 +192,72 @@
       });
     });
     scrollToBottom();
+    // chat-phone.js (and others) add to a reply's bubble: the number form, for one.
+    messagesEl.dispatchEvent(new CustomEvent("peygir:reply", {
+      detail: { reply: reply, bubble: bubble },
+    }));
     return bubble;
   }
 
   function renderReplies(data) {
     var replies = data && Array.isArray(data.replies) ? data.replies : [];
     replies.forEach(renderReply);
+    var offers = replies.some(function (r) {
+      return r && Array.isArray(r.buttons) && r.buttons.length > 0;
+    });
+    if (offers) keepLastButtons();
     return replies;
+  }
+
+  // Only the buttons offered last stay pressable, as the server keeps them live (and as a
+  // reload shows them): earlier ones stay on screen, disabled.
+  function keepLastButtons() {
+    var bubbles = messagesEl.querySelectorAll(".msg.bot");
+    var last = null;
+    for (var i = bubbles.length - 1; i >= 0 && !last; i--) {
+      if (bubbles[i].querySelector("button.choice")) last = bubbles[i];
+    }
+    for (var j = 0; j < bubbles.length; j++) {
+      if (bubbles[j] !== last) setButtonsDisabled(bubbles[j], true);
+    }
+  }
+
+  // What the citizen sent, as the page showed it when it was sent.
+  var SENT = { location: "locationSent", photo: "photoSent", video: "photoSent" };
+  var SENT_OTHER = {
+    voice: "🎤 پیام صوتی", audio: "🎤 پیام صوتی", video_note: "🎤 پیام صوتی",
+    contact: "📞 شمارهٔ تماس", document: "📎 پرونده",
+  };
+
+  function renderHistory(data) {
+    var lines = data && Array.isArray(data.lines) ? data.lines : [];
+    lines.forEach(function (line) {
+      if (!line || typeof line !== "object") return;
+      if (line.from === "citizen") {
+        var said = typeof line.text === "string" ? line.text : "";
+        var what = MSG[SENT[line.kind]] || SENT_OTHER[line.kind];
+        if (what) said = said ? what + " — " + said : what;
+        if (said) addUserBubble(said);
+        return;
+      }
+      var bubble = renderReply(line);
+      // Buttons already used (or replaced by later ones) are shown, not pressable.
+      if (bubble && line.live !== true) setButtonsDisabled(bubble, true);
+    });
+  }
+
+  function restore() {
+    return fetchJson(
+      HISTORY_URL,
+      { method: "GET", headers: { Accept: "application/json" } },
+      POLL_TIMEOUT_MS
+    )
+      .then(function (res) {
+        if (res.ok && res.data) renderHistory(res.data);
+      })
+      .catch(function () {
+        /* no history: the page starts empty, as before */
+      });
   }
 
   function setBusy(value) {
@@ -419,15 +487,7 @@
         // Round to ~1 m; enough for a street address, avoids float noise.
         var lat = Math.round(pos.coords.latitude * 1e5) / 1e5;
         var lon = Math.round(pos.coords.longitude * 1e5) / 1e5;
-        var userBubble = addUserBubble(MSG.locationSent);
-        sendAction(
-          { location: { lat: lat, lon: lon } },
-          {
-            onNetworkError: function () {
-              if (userBubble.parentNode) userBubble.parentNode.removeChild(userBubble);
-            },
-          }
-        );
+        sendLocation(lat, lon);
       },
       function (err) {
         locationEl.classList.remove("locating");
@@ -437,6 +497,25 @@
       { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 }
     );
   }
+
+  function sendLocation(lat, lon) {
+    var userBubble = addUserBubble(MSG.locationSent);
+    sendAction(
+      { location: { lat: lat, lon: lon } },
+      {
+        onNetworkError: function () {
+          if (userBubble.parentNode) userBubble.parentNode.removeChild(userBubble);
+        },
+      }
+    );
+  }
+
+  // A point picked on the map (chat-map.js) goes as a shared location does.
+  document.addEventListener("peygir:pick", function (e) {
+    var p = e.detail || {};
+    if (busy || typeof p.lat !== "number" || typeof p.lon !== "number") return;
+    sendLocation(p.lat, p.lon);
+  });
 
   function onPhotoChosen() {
     var file = photoEl.files && photoEl.files[0];
@@ -525,7 +604,26 @@
     }
   });
 
+  // What chat-media.js and chat-phone.js share with this file.
+  window.peygirChat = {
+    api: API,
+    fetchJson: fetchJson,
+    renderReplies: renderReplies,
+    addUserBubble: addUserBubble,
+    addErrorBubble: addErrorBubble,
+    httpErrorText: httpErrorText,
+    newClientId: newClientId,
+    sendAction: sendAction,
+    setBusy: setBusy,
+    isBusy: function () {
+      return busy;
+    },
+    poll: poll,
+    textEl: textEl,
+    autoGrow: autoGrow,
+  };
+
   autoGrow();
-  poll();
+  restore().then(poll); // the history first: a poll then brings only what is new
   schedulePolling();
 })();
