@@ -60,7 +60,7 @@ STEPS = ("text", "location", "confirm")
 PLACES = itertools.count()  # one per report in the whole run: no two reports share a spot
 # What each step of a report must be answered with (messages/texts.py).
 STEP_REPLY = {"text": "موقعیت", "location": "ثبت شود", "confirm": r"کد پیگیری: [۰-۹]{8}"}
-OUR_CODE = ("bots", "nlu", "ticket_store", "channels")
+OUR_CODE = ("bots", "conversation", "nlu", "ticket_store", "channels")
 REPLY_TIMEOUT = 60.0  # seconds a citizen waits for one reply before the run counts it lost
 
 
@@ -90,9 +90,9 @@ def serve_bot(conn: Connection, config: BotConfig) -> None:
 async def _serve_bot(conn: Connection, config: BotConfig) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, filename=config.log_file)
     started = time.perf_counter()
-    from peygir.bots.dialogue import Dialogue
     from peygir.channels.telegram.runner import FloodGate, Messengers
     from peygir.config.pack import load_pack
+    from peygir.conversation.dialogue import Dialogue
     from peygir.nlu.classifier import Classifier
     from peygir.ticket_store.db import close_db, open_db
 
@@ -487,7 +487,7 @@ _LIBRARIES = {
     "aiohttp": "HTTP", "aiogram": "HTTP", "pydantic": "HTTP", "pydantic_core": "HTTP",
     "yarl": "HTTP", "multidict": "HTTP", "aiohappyeyeballs": "HTTP", "propcache": "HTTP",
     "frozenlist": "HTTP", "aiosignal": "HTTP", "magic_filter": "HTTP",
-    "ticket_store": "database", "bots": "bot code", "channels": "bot code",
+    "ticket_store": "database", "bots": "bot code", "conversation": "bot code", "channels": "bot code",
     "config": "bot code", "logging": "logging", "asyncio": "event loop",
     "selectors": "event loop",
 }

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import asyncpg
 
-from peygir.bots.notices import Notices
 from peygir.config.pack import load_pack
+from peygir.conversation.notices import Notices
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.escalation import escalate
 from peygir.ticket_store.models import ESCALATION_DONE, Citizen, EscalationAlert, Ticket

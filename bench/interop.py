@@ -38,7 +38,7 @@ IN_R1 = (34.82, 48.49)
 
 RESOLVE = """
 import asyncio, sys, time
-from peygir.bots.notices import Notices
+from peygir.conversation.notices import Notices
 from peygir.config.pack import load_pack
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.models import Ticket
@@ -123,8 +123,8 @@ async def file_reports(workflow: Any, count: int, start: int) -> list[int]:
 
 async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from peygir.bots.forwarder import Forwarder
-    from peygir.bots.notices import Notices
     from peygir.config.pack import DEFAULT_PACK_DIR, load_pack
+    from peygir.conversation.notices import Notices
     from peygir.ticket_store.db import close_db, open_db
     from peygir.ticket_store.models import ForwardedReport, ForwardState, OutboxMessage, Ticket
     from peygir.ticket_store.workflow import Workflow

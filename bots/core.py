@@ -7,12 +7,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.geocode import Geocoder
-from peygir.bots.notices import Notices
 from peygir.bots.relearn import Relearner
 from peygir.config.pack import Pack, load_pack
 from peygir.config.settings import Settings
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.geocode import Geocoder
+from peygir.conversation.notices import Notices
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.learned import one_blas_thread
 from peygir.ticket_store import retention

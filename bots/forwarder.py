@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from peygir.bots import loop
 from peygir.bots.open311_client import Away, MaybeArrived, Open311Client, Refused
+from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.config.endpoints import Endpoint
 from peygir.ticket_store import forwarding

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from peygir.bots import loop
+from peygir.config import loop
 from peygir.config.pack import Pack
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.holdout import split, top1_hits

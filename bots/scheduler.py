@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peygir.bots import loop
+from peygir.config import loop
 from peygir.ticket_store import retention, rollups
 from peygir.ticket_store.escalation import auto_close, escalate
 from peygir.ticket_store.workflow import Workflow

@@ -16,8 +16,9 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
-from peygir.bots import loop, metrics
-from peygir.bots.dialogue import Dialogue
+from peygir.config import loop
+from peygir.conversation import metrics
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages import texts
 from peygir.messages.types import IncomingMessage, Reply
 from peygir.ticket_store import store

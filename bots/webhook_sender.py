@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from peygir.bots import loop
+from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.ticket_store import webhooks
 from peygir.ticket_store.models import WebhookDelivery

@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.base import Quiet
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages.types import Attachment, IncomingMessage, Location, Reply
 from peygir.ticket_store import outbox
 

@@ -170,7 +170,7 @@ CONTACT_KEPT = (
 # Timeline note on an open ticket (what staff read).
 ERASE_REQUESTED_NOTE = "شهروند خواست اطلاعاتش پاک شود؛ پس از بسته شدن، ناشناس می‌شود"
 
-# -- too many tracking-code lookups (bots/limits.py) -------------------------------------------
+# -- too many tracking-code lookups (conversation/limits.py) --------------------------
 TOO_MANY_LOOKUPS = (
     "تعداد درخواست‌های پیگیری زیاد بوده؛ لطفاً چند دقیقه دیگر دوباره امتحان کنید."
 )

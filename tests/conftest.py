@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import DEFAULT_PACK_DIR, Pack, load_pack
+from peygir.conversation.dialogue import Dialogue
 from peygir.media_ingest.whisper_model import assemble_base
 from peygir.nlu.classifier import Classifier
 from peygir.ticket_store.db import close_db, open_db

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import DEFAULT_PACK_DIR, Pack, load_pack
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.messages.types import Reply
 from peygir.nlu.classifier import Classifier
 from peygir.ticket_store.workflow import Workflow

@@ -22,10 +22,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from peygir.bots.core import Core
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.config.pack import Pack
 from peygir.config.settings import Settings
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.nlu.classifier import Classifier
 from peygir.ticket_store.workflow import Workflow
 from peygir.web.app import create_app

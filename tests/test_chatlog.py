@@ -8,9 +8,9 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
 from peygir.config.clock import utcnow
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages import texts
 from peygir.messages.types import Contact, Reply
 from peygir.nlu.normalize import ascii_digits

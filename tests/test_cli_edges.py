@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from peygir.bots.dialogue import Dialogue
 from peygir.bots.transcription import TranscriptionWorker
 from peygir.channels.memory import MemoryChannel
+from peygir.conversation.dialogue import Dialogue
 from peygir.media_ingest.intake import store_by_hash
 from peygir.media_ingest.transcribe import NoAudio, Transcriber, check_audio
 from peygir.media_ingest.whisper_model import ModelMissing

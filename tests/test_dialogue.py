@@ -3,9 +3,9 @@
 import itertools
 import re
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages.persian import to_persian_digits
 from peygir.messages.types import Reply
 from peygir.nlu.classifier import Classifier

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.channels.delivery import RetryLater, Undeliverable
 from peygir.channels.eitaa.push import EitaaPush, take_for_app
 from peygir.messages.types import Reply
 from peygir.ticket_store import store

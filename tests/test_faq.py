@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 import peygir.config.pack
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
 from peygir.config.faq_entry import FaqEntry
 from peygir.config.pack import MUNICIPAL, Pack, Service
+from peygir.conversation.dialogue import Dialogue
 from peygir.faq.answers import answer_text, offer_label
 from peygir.faq.index import W_QUESTION, W_VARIANT, IndexedField, indexed_fields
 from peygir.nlu.classifier import W_KEYWORD, Classifier

@@ -1,4 +1,4 @@
-"""Typed addresses through the geocoder (bots/geocode.py), against a Nominatim on loopback:
+"""Typed addresses through the geocoder (conversation/geocode.py), against a Nominatim on loopback:
 what is asked, what counts as found, and that a geocoder down, slow or garbled never loses
 the report (it goes to the centre's queue with its address, as without a geocoder). The
 dialogue parts run on SQLite and PostgreSQL."""
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.geocode import MAX_BODY, Geocoder
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.geocode import MAX_BODY, Geocoder
 from peygir.messages.types import Reply
 from peygir.ticket_store.models import Ticket
 from tests.fakes.geo import FakeNominatim, Place

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
+from peygir.conversation.dialogue import Dialogue
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.normalize import normalize
 from peygir.ticket_store import happenings, retention, rollups

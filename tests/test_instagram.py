@@ -19,9 +19,9 @@ from instagrapi import Client
 from instagrapi.extractors import extract_direct_message
 from PIL import Image
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.instagram.runner import InstagramBot
 from peygir.channels.instagram.wire import direct_texts, item_to_incoming
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages import texts
 from peygir.messages.persian import to_persian_digits
 from peygir.messages.types import Button, Reply

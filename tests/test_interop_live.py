@@ -31,7 +31,7 @@ KEY = "back-office-key-1"
 
 RESOLVE = """
 import asyncio, json, sys
-from peygir.bots.notices import Notices
+from peygir.conversation.notices import Notices
 from peygir.config.pack import load_pack
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.models import Ticket

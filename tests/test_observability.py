@@ -20,12 +20,12 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from peygir.bots import metrics
 from peygir.bots.core import Core
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.config.pack import Pack
 from peygir.config.settings import Settings
+from peygir.conversation import metrics
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.nlu.classifier import Classifier
 from peygir.ticket_store.db import close_db
 from peygir.ticket_store.models import (

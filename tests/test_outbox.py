@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from peygir.bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from peygir.channels.delivery import OutboxWorker, RetryLater, Undeliverable
 from peygir.messages.types import Reply
 from peygir.ticket_store import store
 from peygir.ticket_store.models import OutboxMessage

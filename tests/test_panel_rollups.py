@@ -8,8 +8,8 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from peygir.bots.notices import Notices
 from peygir.config.pack import Pack
+from peygir.conversation.notices import Notices
 from peygir.messages.types import Location
 from peygir.ticket_store import rollups, store
 from peygir.ticket_store.models import Citizen, PanelRollup, PanelRollupChange, Ticket, TicketStatus

@@ -1,7 +1,7 @@
 """Buttons degrade: on a channel without buttons a digit answers the numbered choices."""
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.memory import MemoryChannel
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages.types import Button, Reply
 from peygir.ticket_store.models import Ticket
 from tests.test_dialogue import buttons, tracking_code

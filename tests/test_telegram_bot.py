@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from peygir.bots.dialogue import Dialogue
 from peygir.channels.telegram.runner import Messengers
+from peygir.conversation.dialogue import Dialogue
 from peygir.messages.types import Reply
 from peygir.nlu.normalize import ascii_digits
 from peygir.ticket_store.models import Attachment, OutboxMessage, Ticket

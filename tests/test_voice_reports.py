@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from peygir.bots.dialogue import Dialogue
 from peygir.bots.transcription import TranscriptionWorker
 from peygir.channels.memory import MemoryChannel
+from peygir.conversation.dialogue import Dialogue
 from peygir.media_ingest.intake import store_by_hash
 from peygir.media_ingest.transcribe import Transcriber
 from peygir.messages.types import Attachment, Reply

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from peygir.bots.notices import Notices
 from peygir.config.pack import load_pack
+from peygir.conversation.notices import Notices
 from peygir.messages import texts
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.models import Ticket

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from peygir.bots.dialogue import MAX_DOWNLOAD
+from peygir.conversation.dialogue import MAX_DOWNLOAD
 from peygir.messages import texts
 from peygir.ticket_store.models import (
     Attachment,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.messages.types import Reply
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.normalize import ascii_digits
@@ -418,7 +418,7 @@ from peygir.config.pack import load_pack
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.escalation import escalate
 from peygir.ticket_store.workflow import Workflow
-from peygir.bots.notices import Notices
+from peygir.conversation.notices import Notices
 
 async def main() -> None:
     await open_db(sys.argv[1], upgrade=False)

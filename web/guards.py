@@ -30,14 +30,13 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from peygir.bots.dialogue import MAX_DOWNLOAD
-
 # Shared with the channels' routes, which import nothing of web/; re-exported for the app's.
 from peygir.channels.http import StrictJSONRequest as StrictJSONRequest
 from peygir.channels.http import StrictJSONRoute as StrictJSONRoute
 from peygir.channels.http import client_address as client_address
 from peygir.channels.http import secure_cookies as secure_cookies
 from peygir.channels.http import strict_json as strict_json
+from peygir.conversation.dialogue import MAX_DOWNLOAD
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

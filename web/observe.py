@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from peygir.bots import metrics
 from peygir.bots.core import Core
+from peygir.conversation import metrics
 from peygir.ticket_store import health
 from peygir.web.guards import parse_networks
 

@@ -21,8 +21,8 @@ from peygir.channels.eitaa.sender import EitaaSender
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from peygir.bots.dialogue import Dialogue
     from peygir.config.settings import Settings
+    from peygir.conversation.dialogue import Dialogue
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from peygir.bots import loop
-from peygir.bots.outbox import RetryLater, Sender, Undeliverable
+from peygir.channels.delivery import RetryLater, Sender, Undeliverable
 from peygir.channels.eitaa.initdata import CHANNEL
+from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.messages.types import Reply
 from peygir.ticket_store import outbox

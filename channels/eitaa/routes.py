@@ -14,12 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from peygir.bots.dialogue import MAX_DOWNLOAD, Dialogue
 from peygir.channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, verify_init_data
 from peygir.channels.eitaa.push import take_for_app
 from peygir.channels.http import StrictJSONRoute, answers, client_address
 from peygir.channels.webchat import ChatIn, for_browser, templates
 from peygir.config.settings import Settings
+from peygir.conversation.dialogue import MAX_DOWNLOAD, Dialogue
 from peygir.media_ingest.images import exif_location
 from peygir.media_ingest.intake import check, store_by_hash
 from peygir.media_ingest.probe import MediaError

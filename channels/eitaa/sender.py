@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.channels.delivery import RetryLater, Undeliverable
 from peygir.messages.types import Reply
 
 MAX_TEXT = 4096

@@ -14,9 +14,9 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from peygir.bots.dialogue import Dialogue
     from peygir.channels.instagram.runner import InstagramBot
     from peygir.config.settings import Settings
+    from peygir.conversation.dialogue import Dialogue
 
 log = logging.getLogger(__name__)
 

@@ -44,10 +44,10 @@ from instagrapi.exceptions import (
 from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
-from peygir.bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from peygir.bots.outbox import OutboxWorker, RetryLater, Undeliverable
+from peygir.channels.delivery import OutboxWorker, RetryLater, Undeliverable
 from peygir.channels.downloads import keep_download
 from peygir.channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
+from peygir.conversation.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from peygir.messages.types import Attachment, IncomingMessage, Reply
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from peygir.bots.dialogue import Dialogue
     from peygir.channels.telegram.runner import Messengers
     from peygir.config.settings import Settings
+    from peygir.conversation.dialogue import Dialogue
 
 log = logging.getLogger(__name__)
 

@@ -33,13 +33,13 @@ from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 from fastapi import APIRouter
 
-from peygir.bots.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
-from peygir.bots.outbox import OutboxWorker
+from peygir.channels.delivery import OutboxWorker
 from peygir.channels.downloads import keep_download
 from peygir.channels.telegram.sender import BotSender, TelegramSender
 from peygir.channels.telegram.session import BotApiSession
 from peygir.channels.telegram.webhook import webhook_routes
 from peygir.channels.telegram.wire import fetch_file, to_incoming
+from peygir.conversation.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from peygir.messages.types import IncomingMessage
 
 log = logging.getLogger(__name__)

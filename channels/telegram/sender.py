@@ -14,7 +14,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from peygir.bots.outbox import RetryLater, Undeliverable
+from peygir.channels.delivery import RetryLater, Undeliverable
 from peygir.channels.telegram.wire import MAX_TEXT
 from peygir.messages import texts
 from peygir.messages.types import Reply, split_text

@@ -15,8 +15,8 @@ from peygir.channels.webchat.routes import CHANNEL, templates, web_chat_routes
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from peygir.bots.dialogue import Dialogue
     from peygir.config.settings import Settings
+    from peygir.conversation.dialogue import Dialogue
 
 __all__ = ["CHANNEL", "ChatIn", "ChatOut", "LocationIn", "WebChat", "chat_id", "for_browser",
            "from_settings", "templates"]

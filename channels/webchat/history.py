@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from peygir.bots.chat_state import as_chat_state
 from peygir.channels.webchat.chat import for_browser
+from peygir.conversation.chat_state import as_chat_state
 from peygir.messages.types import Button, Reply
 from peygir.ticket_store import chatlog, outbox, store
 

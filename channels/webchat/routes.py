@@ -16,11 +16,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from peygir.bots.dialogue import SPOKEN_KINDS, Dialogue
 from peygir.channels.http import StrictJSONRoute, answers, client_address
 from peygir.channels.webchat.chat import ChatId, ChatIn, ChatOut, for_browser
 from peygir.channels.webchat.history import HistoryOut, history
 from peygir.channels.webchat.upload import UploadKind, receive
+from peygir.conversation.dialogue import SPOKEN_KINDS, Dialogue
 from peygir.messages.types import IncomingMessage
 from peygir.ticket_store import outbox
 

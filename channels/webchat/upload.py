@@ -18,7 +18,7 @@ from typing import Literal
 
 from fastapi import HTTPException, Request
 
-from peygir.bots.dialogue import MAX_DOWNLOAD
+from peygir.conversation.dialogue import MAX_DOWNLOAD
 from peygir.media_ingest.images import exif_location, strip_exif
 from peygir.media_ingest.intake import Checked, check, store_by_hash
 from peygir.media_ingest.probe import MediaError

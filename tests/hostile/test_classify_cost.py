@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import peygir.bots.dialogue
+import peygir.conversation.dialogue
 import peygir.nlu.fuzzy_index
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
@@ -236,7 +236,7 @@ async def test_the_dialogue_normalises_no_more_than_a_report_keeps(
         seen.append(len(text))
         return normalize(text)
 
-    monkeypatch.setattr(peygir.bots.dialogue, "normalize", measured)
+    monkeypatch.setattr(peygir.conversation.dialogue, "normalize", measured)
     replies = await chat.say("ligatures", "\ufdfa" * 50_000)
     assert replies and all(reply.text for reply in replies)
-    assert seen and max(seen) <= peygir.bots.dialogue.MAX_DESCRIPTION, seen
+    assert seen and max(seen) <= peygir.conversation.dialogue.MAX_DESCRIPTION, seen

@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 
 from peygir.bots.core import Core
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
 from peygir.config.settings import Settings
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.messages.types import Reply
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.normalize import ascii_digits

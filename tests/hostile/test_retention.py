@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from peygir.bots.dialogue import Dialogue
-from peygir.bots.notices import Notices
 from peygir.bots.scheduler import Scheduler
 from peygir.channels.memory import MemoryChannel
 from peygir.config.pack import Pack
+from peygir.conversation.dialogue import Dialogue
+from peygir.conversation.notices import Notices
 from peygir.messages import texts
 from peygir.messages.types import Attachment as AttachmentIn
 from peygir.messages.types import Contact, Reply

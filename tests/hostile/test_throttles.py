@@ -26,9 +26,9 @@ import httpx
 import pytest
 
 from peygir.bots.core import Core
-from peygir.bots.limits import Buckets, CodeGuesses, address_key
 from peygir.channels.memory import MemoryChannel
 from peygir.config.settings import Settings
+from peygir.conversation.limits import Buckets, CodeGuesses, address_key
 from peygir.messages import texts
 from peygir.nlu.normalize import ascii_digits
 from peygir.ticket_store import staff as staff_store

@@ -8,7 +8,7 @@ ticket, which is what its unit may read.
 
 from __future__ import annotations
 
-from peygir.bots.chat_state import ChatState, Turn
+from peygir.conversation.chat_state import ChatState, Turn
 from peygir.messages.types import IncomingMessage
 from peygir.ticket_store import chatlog
 

@@ -15,8 +15,10 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from peygir.bots import metrics, transcript
-from peygir.bots.chat_state import (
+from peygir.config.clock import utcnow
+from peygir.config.pack import Pack
+from peygir.conversation import metrics, transcript
+from peygir.conversation.chat_state import (
     TURN,
     ChatState,
     Draft,
@@ -29,11 +31,9 @@ from peygir.bots.chat_state import (
     remember_choices,
     use,
 )
-from peygir.bots.geocode import Geocoder
-from peygir.bots.limits import CodeGuesses
-from peygir.bots.notices import Notices
-from peygir.config.clock import utcnow
-from peygir.config.pack import Pack
+from peygir.conversation.geocode import Geocoder
+from peygir.conversation.limits import CodeGuesses
+from peygir.conversation.notices import Notices
 from peygir.faq.answers import answer_text, offer_label
 from peygir.messages import texts
 from peygir.messages.digits import persian_digits

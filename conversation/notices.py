@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peygir.bots.chat_state import as_chat_state, offer, remember_choices, turn_for
 from peygir.config.pack import Pack
+from peygir.conversation.chat_state import as_chat_state, offer, remember_choices, turn_for
 from peygir.messages import texts
 from peygir.messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
 from peygir.messages.persian import to_persian_digits as digits

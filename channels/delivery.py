@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from peygir.bots import loop
+from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.messages.types import Reply
 from peygir.ticket_store import outbox
