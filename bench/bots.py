@@ -487,7 +487,8 @@ _LIBRARIES = {
     "aiohttp": "HTTP", "aiogram": "HTTP", "pydantic": "HTTP", "pydantic_core": "HTTP",
     "yarl": "HTTP", "multidict": "HTTP", "aiohappyeyeballs": "HTTP", "propcache": "HTTP",
     "frozenlist": "HTTP", "aiosignal": "HTTP", "magic_filter": "HTTP",
-    "ticket_store": "database", "bots": "bot code", "conversation": "bot code", "channels": "bot code",
+    "ticket_store": "database", "bots": "bot code", "conversation": "bot code",
+    "channels": "bot code",
     "config": "bot code", "logging": "logging", "asyncio": "event loop",
     "selectors": "event loop",
 }

@@ -13,22 +13,19 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from peygir.messages.persian import jalali_midnight, local_jalali
-from peygir.ticket_store.models import StaffRole
 from peygir.web.panel import queries
+from peygir.web.panel.cells import XLSX, csv_safe, formula_like
+from peygir.web.panel.cells import allowed as _allowed
 from peygir.web.panel.common import Names, core_of, names_of, now_of, render
 from peygir.web.panel.fmt import STATUS_STAFF, jshort
 from peygir.web.panel.security import StaffDep
 
 router = APIRouter()
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUMMARY_HEADER = ["گروه خدمت", "خدمت", "کد خدمت", "منطقه", "تعداد درخواست حل‌نشده",
                   "دارای تأخیر", "قدیمی‌ترین درخواست"]
 DETAIL_HEADER = ["کد پیگیری", "گروه خدمت", "خدمت", "منطقه", "واحد", "وضعیت", "فوری",
                  "تاریخ ثبت", "مهلت پاسخ", "نشانی"]
-# A text cell starting with one of these is a formula to Excel and LibreOffice (OWASP's CSV
-# injection list): an address typed as =HYPERLINK(...) must stay text for the budget office.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def year_bounds(year: int, tz: str) -> tuple[datetime, datetime]:
@@ -64,16 +61,6 @@ def _detail_rows(rows: list[dict[str, Any]], names: Names, tz: str) -> list[list
             for r in rows]
 
 
-def formula_like(value: Any) -> bool:
-    """A string a spreadsheet would evaluate; numbers (even negative ones) are left alone."""
-    return isinstance(value, str) and value.lstrip(" \n").startswith(FORMULA_STARTS)
-
-
-def csv_safe(row: list[Any]) -> list[Any]:
-    """The row with each formula-like string behind a quote, which makes it text."""
-    return ["'" + cell if formula_like(cell) else cell for cell in row]
-
-
 def _append_as_text(sheet: Any, row: list[Any]) -> None:
     """sheet.append, except that a formula-like string is kept as a text cell (openpyxl would
     write it as a formula) and marked quotePrefix, so editing it in Excel keeps it text."""
@@ -82,10 +69,6 @@ def _append_as_text(sheet: Any, row: list[Any]) -> None:
         if formula_like(cell.value):
             cell.data_type = "s"
             cell.quotePrefix = True
-
-
-def _allowed(staff: Any) -> None:
-    staff.require(StaffRole.MANAGER, StaffRole.ADMIN, StaffRole.OPERATOR)
 
 
 @router.get("/export", response_class=HTMLResponse)

@@ -4,7 +4,7 @@ CSV (UTF-8 with a BOM, for Excel) or XLSX. No citizen data: no words, address or
 Rows are read from the database in pages by id and written out as they come: the CSV is
 streamed, the XLSX is written by openpyxl's write-only workbook (rows go to a temporary file,
 not to memory). Timings are hours, as numbers a spreadsheet can sum; dates are Jalali. Every
-formula-like string is kept as text (export.formula_like), as in the budget export.
+formula-like string is kept as text (cells.formula_like), as in the budget export.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from tortoise.functions import Count
 
 from peygir.messages.persian import local_jalali
 from peygir.ticket_store.models import EscalationAlert, Ticket
+from peygir.web.panel.cells import XLSX, csv_safe, formula_like
+from peygir.web.panel.cells import allowed as _allowed
 from peygir.web.panel.common import Names, core_of, names_of, now_of
 from peygir.web.panel.dashboards import RANGE_ERROR, custom_range
-from peygir.web.panel.export import XLSX, _allowed, csv_safe, formula_like
 from peygir.web.panel.fmt import STATUS_STAFF, jshort
 from peygir.web.panel.security import StaffDep
 
