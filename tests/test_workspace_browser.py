@@ -1,7 +1,8 @@
 """The operator's workspace in real Chromium against the real `peygir serve`: a canned reply
 picked on the ticket page reaches the citizen (in-memory channel, same SQLite file) with its
 placeholders filled; a change of subject with its reason routes the ticket to the new
-subject's unit; the citizen is marked a volunteer from their page."""
+subject's unit; the citizen is marked a volunteer from their page; the citizen's story (what
+they wrote, a photo inline, the bot's answers) and their other ticket are on the ticket page."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 REPORT = "چاله‌ای بزرگ جلوی نانوایی محله دهان باز کرده است"
 REASON = "در عکس سطل زبالهٔ شکسته دیده می‌شود، نه چاله"
+STORY_QUESTION = "سلام، دفتر شهرداری منطقه تا چه ساعتی باز است"
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is absent (Debian's chromium package)", allow_module_level=True)
@@ -109,3 +111,62 @@ def test_canned_reply_subject_change_and_volunteer(browser: Browser, env: Env) -
         return citizen.standing, ticket.service_code, ticket.unit_code
 
     assert env.run(standing_of) == ("volunteer", "waste_bin", "r1_services")
+
+
+def test_the_operator_reads_the_citizens_story(browser: Browser, env: Env) -> None:
+    import hashlib
+
+    from peygir.channels.memory import MemoryChannel
+    from peygir.messages.types import Attachment as AttachmentIn
+    from peygir.nlu.normalize import ascii_digits
+    from tests.panel_support import jpeg
+    from tests.test_citizen_story import BIN as STORY_OTHER
+    from tests.test_citizen_story import POTHOLE as STORY_REPORT
+
+    photo = jpeg((30, 120, 30))
+    digest = hashlib.sha256(photo).hexdigest()
+    stored = env.media / digest[:2] / f"{digest}.jpg"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(photo)
+
+    # -- a whole conversation on the in-memory channel: a question, a photo, two reports
+    async def converse(core):
+        chat = MemoryChannel(core.dialogue)
+
+        async def report(text: str) -> str:
+            await chat.say("citizen-9", text)
+            await chat.say("citizen-9", callback="loc:skip")
+            replies = await chat.say("citizen-9", callback="confirm")
+            found = re.search(r"[0-9۰-۹]{8}", "\n".join(r.text for r in replies))
+            assert found, [r.text for r in replies]
+            return ascii_digits(found.group(0))
+
+        await chat.say("citizen-9", STORY_QUESTION)
+        await chat.say("citizen-9", attachments=(AttachmentIn(
+            "photo", "tg-story-photo", mime="image/jpeg", path=str(stored)),))
+        first = await report(STORY_REPORT)
+        second = await report(STORY_OTHER)
+        return first, second
+
+    first, second = env.run(converse)
+
+    op = Staff(browser, env, "operator1")
+    op.sign_in()
+    page = op.page
+    page.goto(f"/panel/tickets/{first}")
+    story = page.locator("#story-lines")
+    expect(story).to_contain_text(STORY_QUESTION)  # what they wrote before the report
+    expect(story).to_contain_text(STORY_REPORT)
+    expect(story.locator(".from-citizen .who").first).to_have_text("شهروند")
+    expect(story.locator(".to-citizen .who").first).to_have_text("پیگیر")
+    photo_img = story.locator("img")
+    expect(photo_img).to_have_count(1)
+    photo_img.scroll_into_view_if_needed()  # it loads lazily
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=photo_img.element_handle())  # the photo itself, inline
+    others = page.locator("#other-tickets a")
+    expect(others).to_have_count(1)
+    others.first.click()
+    expect(page).to_have_url(re.compile(rf"/panel/tickets/{second}$"))
+    op.shoot("ticket-story")
+    op.close()
