@@ -30,6 +30,7 @@ if not CHROMIUM.exists():
                 allow_module_level=True)
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 TIMEOUT_MS = 15_000
 REPORT = "سطل زباله سر کوچه‌مون پر شده و بو میده، کسی نیومده جمعش کنه"
 CODE_RE = re.compile(r"[۰-۹]{8}")
@@ -157,9 +158,14 @@ def test_history_and_live_buttons_survive_reloads_tabs_and_restarts(
             return [(t.tracking_code, t.status) for t in await Ticket.all()]
 
         assert in_db(database, tickets) == [(code, "closed")]
-        # And after one more reload, the survey is what is live.
-        page.reload()
-        expect(page.locator('button.choice[data-callback^="rate:"]:enabled')).to_have_count(5)
-        expect(page.locator(f'button.choice[data-callback="accept:{code}"]')).to_be_disabled()
+        # And after one more reload, the survey is what is live: on a phone and on a desktop.
+        for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            page.set_viewport_size(viewport)
+            page.reload()
+            expect(page.locator('button.choice[data-callback^="rate:"]:enabled')
+                   ).to_have_count(5)
+            expect(page.locator(f'button.choice[data-callback="accept:{code}"]')
+                   ).to_be_disabled()
+            page.screenshot(path=str(SCREENSHOTS / f"webchat-survey-{size}.png"))
     context.close()
     assert errors == []
