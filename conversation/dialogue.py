@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -611,11 +612,36 @@ def typed_button(short: str, state: ChatState) -> str | None:
     accept = next((b["data"] for b in offered if b["data"].startswith("accept:")), None)
     if accept is None:
         return None
-    if short in _YES or short in {_short(w) for w in _ACCEPT_WORDS}:
+    verdict = _fixed_or_not(short)
+    if verdict is True:
         return accept
-    if short in {_short(w) for w in _NOT_DONE_WORDS}:
+    if verdict is False:
         return "contest:" + accept.partition(":")[2]
     return None
+
+
+# «برطرف شد، تأیید می‌کنم. ممنون»: a few short clauses, each a yes, a no or a thanks.
+_CLAUSES = re.compile(r"[،,؛;.!؟?\n]+|\s+و\s+")
+_MAX_CLAUSES = 4
+
+
+def _fixed_or_not(short: str) -> bool | None:
+    """True when every clause says the work is done (thanks aside), False when every one
+    says it is not, None for anything else: a longer text is a message, not an answer."""
+    clauses = [c.strip() for c in _CLAUSES.split(short) if c.strip()]
+    if not clauses or len(clauses) > _MAX_CLAUSES:
+        return None
+    yes = _YES | {_short(w) for w in _ACCEPT_WORDS}
+    no = {_short(w) for w in _NOT_DONE_WORDS}
+    said: set[bool] = set()
+    for clause in clauses:
+        if clause in yes:
+            said.add(True)
+        elif clause in no:
+            said.add(False)
+        elif not clause.startswith(_THANKS):
+            return None
+    return said.pop() if len(said) == 1 else None
 
 
 def _numbered_choice(text: str, state: ChatState) -> str | None:

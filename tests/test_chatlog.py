@@ -8,6 +8,8 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from peygir.channels.memory import MemoryChannel
 from peygir.config.clock import utcnow
 from peygir.conversation.dialogue import Dialogue
@@ -147,6 +149,34 @@ async def test_typing_yes_to_is_it_fixed_accepts_it(chat: MemoryChannel,
     await dialogue.workflow.change_status(other, "resolved", UNIT, "انجام شد")
     await chat.say("sara", texts.ACCEPT)  # the label typed out
     assert (await Ticket.get(id=other.id)).status == "closed"
+
+
+@pytest.mark.parametrize(("typed", "status", "stage"), [
+    ("برطرف شد، تأیید می‌کنم", "closed", "idle"),
+    ("درست شد و قبول دارم. ممنون!", "closed", "idle"),
+    ("درست نشده", "resolved", "correction"),  # contested: what still needs doing comes next
+])
+async def test_a_short_typed_answer_to_is_it_fixed(chat: MemoryChannel, dialogue: Dialogue,
+                                                   typed: str, status: str,
+                                                   stage: str) -> None:
+    ticket = await report(chat, "reza")
+    await dialogue.workflow.change_status(ticket, "in_progress", UNIT, "")
+    await dialogue.workflow.change_status(ticket, "resolved", UNIT, "انجام شد")
+    await chat.flush("reza")
+    await chat.say("reza", typed)
+    assert (await Ticket.get(id=ticket.id)).status == status
+    assert await Ticket.all().count() == 1  # never a new report
+    state = await ChatState.get(channel="memory", chat_id="reza")
+    assert state.state.get("stage") == stage
+
+
+async def test_a_longer_text_while_is_it_fixed_waits_is_a_message(
+        chat: MemoryChannel, dialogue: Dialogue) -> None:
+    ticket = await report(chat, "reza")
+    await dialogue.workflow.change_status(ticket, "in_progress", UNIT, "")
+    await dialogue.workflow.change_status(ticket, "resolved", UNIT, "انجام شد")
+    await chat.say("reza", "برطرف شد ولی چاله کوچه بغلی هم هست")
+    assert (await Ticket.get(id=ticket.id)).status == "resolved"  # not taken as an answer
 
 
 async def test_retention_takes_the_transcript(chat: MemoryChannel, dialogue: Dialogue) -> None:
