@@ -13,6 +13,7 @@ from peygir.config.settings import Settings
 from peygir.conversation.dialogue import Dialogue
 from peygir.conversation.geocode import Geocoder
 from peygir.conversation.notices import Notices
+from peygir.media_ingest.links import MediaLinks
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.learned import one_blas_thread
 from peygir.ticket_store import retention
@@ -177,7 +178,8 @@ class Core:
             self.forwarder = Forwarder(
                 self.workflow, self.pack.endpoints, send_interval=settings.forward_interval,
                 fetch_interval=settings.forward_fetch_interval,
-                max_delay=settings.forward_max_delay, on_queued=self.wake)
+                max_delay=settings.forward_max_delay, on_queued=self.wake,
+                media_links=MediaLinks.from_settings(settings))
             self._interop_tasks.append(asyncio.create_task(
                 self.forwarder.run(self._stopping), name="forwarder"))
         sender = WebhookSender(interval=settings.webhook_interval)

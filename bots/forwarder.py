@@ -30,6 +30,7 @@ from peygir.bots.open311_client import Away, MaybeArrived, Open311Client, Refuse
 from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.config.endpoints import Endpoint
+from peygir.media_ingest.links import MediaLinks
 from peygir.ticket_store import forwarding
 from peygir.ticket_store.forwarding import Outgoing
 from peygir.ticket_store.models import ForwardState
@@ -38,6 +39,7 @@ from peygir.ticket_store.workflow import Workflow
 
 log = logging.getLogger(__name__)
 IDS_PER_GET = 50
+MAX_PHOTOS = 10  # links per report: one as media_url, the rest in the description
 WINDOW_OVERLAP = timedelta(minutes=5)  # clocks differ; an update read twice applies once
 
 
@@ -53,7 +55,8 @@ class Forwarder:
                  fetch_interval: float = 60.0, base_delay: float = 1.0,
                  max_delay: float = 60.0, batch: int = 200, parallel: int = 4,
                  on_queued: Callable[[], None] = lambda: None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 media_links: MediaLinks | None = None) -> None:
         self.workflow = workflow
         self.endpoints = {e.name: e for e in endpoints}
         self.clock = clock
@@ -64,6 +67,8 @@ class Forwarder:
         self.batch = batch
         self.parallel = parallel
         self.on_queued = on_queued  # wakes the outbox workers after updates were applied
+        # None (no secret or no public base): reports go without their photos, as before.
+        self.media_links = media_links
         self.clients = {e.name: Open311Client(e, api_key(e), transport) for e in endpoints}
         self.wake = asyncio.Event()
         self._away: dict[str, tuple[int, datetime]] = {}  # endpoint: (failures, until)
@@ -135,7 +140,7 @@ class Forwarder:
                                        "a send was interrupted; it may have arrived")
             return 0
         try:
-            remote_id, token = await client.post(report)
+            remote_id, token = await client.post(report, self._media_urls(report, now))
         except Refused as exc:
             log.warning("forwarding %s refused by %s: %s", report.tracking_code,
                         endpoint.name, exc)
@@ -158,6 +163,15 @@ class Forwarder:
         self._away.pop(endpoint.name, None)
         await forwarding.sent(report.id, remote_id, token, now)
         return 1
+
+    def _media_urls(self, report: Outgoing, now: datetime) -> list[str]:
+        """Signed links to this report's photos, made afresh for each try: a report that waited
+        out a long absence of its back office still arrives with links of full lifetime."""
+        if self.media_links is None:
+            return []
+        links = self.media_links
+        return [links.url(photo_id, sha256, now)
+                for photo_id, sha256 in report.photos[:MAX_PHOTOS]]
 
     # -- fetching ----------------------------------------------------------------------------
     async def fetch_pass(self, limit: int = 500) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ MAX_ANSWER = 64 * 1024  # a POST's or a token's answer
 MAX_LIST = 4 * 1024 * 1024  # a GET requests answer
 MAX_ITEMS = 1000  # the spec's own cap on GET requests
 MAX_NOTES = 4000
+MAX_DESCRIPTION = 4000  # the spec's limit
+MORE_PHOTOS = "photo"  # a link's label in the description: "photo 2: https://…"
 ID = re.compile(r"^[A-Za-z0-9_.\-:]{1,64}$")
 STATUSES = ("open", "closed")
 
@@ -91,6 +94,17 @@ def _errors(body: Any) -> str:
     return ""
 
 
+def with_links(description: str, links: Sequence[str]) -> str:
+    """The description, with the links of the photos after the first, within the limit."""
+    tail = "".join(f"\n{MORE_PHOTOS} {i}: {url}" for i, url in enumerate(links, start=2))
+    if not tail:
+        return description[:MAX_DESCRIPTION]
+    tail = "\n" + tail
+    if len(tail) > MAX_DESCRIPTION // 2:  # never let links crowd out the report itself
+        tail = tail[:tail.rfind("\n", 0, MAX_DESCRIPTION // 2)]
+    return description[:MAX_DESCRIPTION - len(tail)] + tail
+
+
 class Open311Client:
     def __init__(self, endpoint: Endpoint, api_key: str | None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -135,13 +149,20 @@ class Open311Client:
         return ({"jurisdiction_id": self.endpoint.jurisdiction_id}
                 if self.endpoint.jurisdiction_id else {})
 
-    async def post(self, report: Outgoing) -> tuple[str | None, str | None]:
-        """POST requests; returns (service_request_id, token), at least one of them."""
+    async def post(self, report: Outgoing, media_urls: Sequence[str] = ()
+                   ) -> tuple[str | None, str | None]:
+        """POST requests; returns (service_request_id, token), at least one of them.
+
+        GeoReport v2 takes one ``media_url``: the first photo's link goes there, and any
+        others are listed after the citizen's words, cut first if the 4000 fit needs it."""
         if not self.api_key:
             raise Away(f"no API key for {self.endpoint.name}: set "
                        f"{self.endpoint.api_key_env or 'api_key'}")
         form = {"api_key": self.api_key, "service_code": report.remote_code,
-                "description": report.description[:4000], **self._common()}
+                "description": with_links(report.description, media_urls[1:]),
+                **self._common()}
+        if media_urls:
+            form["media_url"] = media_urls[0]
         if report.latitude is not None and report.longitude is not None:
             form |= {"lat": f"{report.latitude:.6f}", "long": f"{report.longitude:.6f}"}
         if report.address:

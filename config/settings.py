@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # The public address of `peygir serve` (https://...), where Instagram and Eitaa citizens
     # open a unit's evidence photos as links; defaults to webhook_base. Unset: no photo links.
     public_url: str = ""
+    # Forwarded reports carry their photos as signed links under public_base that expire
+    # after media_link_days (a back office may open one days later). The key comes from
+    # media_link_secret, else from webhook_secret; with neither, no photo links are sent.
+    media_link_secret: SecretStr | None = None
+    media_link_days: int = Field(30, ge=1, le=366)
     # A faster-whisper model name (fetched from its hub) or a folder. Unset: the Whisper base
     # from PyPI when the offline-model extra is installed (assembled once into ~/.cache/peygir),
     # else the hub's "base".
@@ -125,11 +130,20 @@ class Settings(BaseSettings):
 
     @field_validator(
         "pack", "telegram_token", "bale_token", "instagram_username", "instagram_password",
-        "eitaa_token", "webhook_secret", "panel_secure_cookies", "metrics_token", mode="before",
+        "eitaa_token", "webhook_secret", "panel_secure_cookies", "metrics_token",
+        "media_link_secret", mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("media_link_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # Links are checked offline by anyone who has one: a short secret could be guessed.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("at least 16 characters")
+        return value
 
     @model_validator(mode="after")
     def _sqlite_sync_in_url(self) -> Settings:

@@ -24,6 +24,7 @@ from tortoise.expressions import Q
 from peygir.config.pack import Pack
 from peygir.ticket_store.db import placeholders
 from peygir.ticket_store.models import (
+    Attachment,
     Citizen,
     ForwardCursor,
     ForwardedReport,
@@ -64,6 +65,20 @@ class Outgoing:
     address: str | None
     phone: str | None  # only when the citizen agreed to be contacted on this ticket
     name: str | None
+    # The citizen's photos on this ticket, oldest first, as (attachment id, content hash): the
+    # forwarder may send them as signed links. Voice notes and videos are never among them.
+    photos: tuple[tuple[int, str], ...] = ()
+
+
+async def _photos(ticket_ids: list[int]) -> dict[int, tuple[tuple[int, str], ...]]:
+    """Each ticket's kept photos, read in one query. Only what the citizen sent as a photo
+    (not a unit's evidence, which is public anyway, nor a voice note: it is their voice)."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    for row in await Attachment.filter(
+            ticket_id__in=ticket_ids, kind="photo", evidence=False, sha256__isnull=False,
+            path__isnull=False).order_by("id").values("id", "ticket_id", "sha256"):
+        found.setdefault(row["ticket_id"], []).append((row["id"], row["sha256"]))
+    return {ticket: tuple(rows) for ticket, rows in found.items()}
 
 
 async def claim(now: datetime, lease: float, limit: int) -> list[Outgoing]:
@@ -88,10 +103,12 @@ async def claim(now: datetime, lease: float, limit: int) -> list[Outgoing]:
     held = {row["id"] for row in got}
     interrupted = {row["id"] for row in rows if row["lease_until"] is not None}
     out: list[Outgoing] = []
-    for row in await ForwardedReport.filter(id__in=list(held)).order_by("id").values(
-            "id", "endpoint", "remote_code", "idempotency_key", "attempts", "ticket__tracking_code",
-            "ticket__description", "ticket__latitude", "ticket__longitude", "ticket__address",
-            "ticket__contact_consent", "ticket__citizen_id"):
+    claimed = await ForwardedReport.filter(id__in=list(held)).order_by("id").values(
+        "id", "endpoint", "remote_code", "idempotency_key", "attempts", "ticket__tracking_code",
+        "ticket__description", "ticket__latitude", "ticket__longitude", "ticket__address",
+        "ticket__contact_consent", "ticket__citizen_id", "ticket_id")
+    photos = await _photos([row["ticket_id"] for row in claimed]) if claimed else {}
+    for row in claimed:
         phone = name = None
         if row["ticket__contact_consent"]:  # the citizen's contact goes only with consent
             citizen = await Citizen.get(id=row["ticket__citizen_id"])
@@ -102,7 +119,7 @@ async def claim(now: datetime, lease: float, limit: int) -> list[Outgoing]:
             interrupted=row["id"] in interrupted, tracking_code=row["ticket__tracking_code"],
             description=row["ticket__description"] or "", latitude=row["ticket__latitude"],
             longitude=row["ticket__longitude"], address=row["ticket__address"], phone=phone,
-            name=name))
+            name=name, photos=photos.get(row["ticket_id"], ())))
     return out
 
 

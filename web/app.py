@@ -1,4 +1,5 @@
-"""The web app: health, static files and evidence photos of its own; Open311; the staff panel
+"""The web app: health, static files, evidence photos and (by signed, expiring link, for the
+back office) forwarded reports' photos of its own; Open311; the staff panel
 at ``/panel``; and whatever routes each channel serves (the web chat at ``/``, the Eitaa
 mini-app, the Bot API webhook). It knows no channel: it mounts what ``core.channels`` offer."""
 
@@ -8,6 +9,7 @@ import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -15,7 +17,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 
 from peygir.bots.core import Core
-from peygir.ticket_store.models import Attachment
+from peygir.config.clock import utcnow
+from peygir.media_ingest import links
+from peygir.ticket_store.models import Attachment, ForwardedReport
 from peygir.web import citymap, observe, open311
 from peygir.web.api_docs import MEDIA_OK, answers
 from peygir.web.guards import (
@@ -27,7 +31,7 @@ from peygir.web.guards import (
     install_validation_errors,
     tiles_source,
 )
-from peygir.web.media import hash_of, media_response
+from peygir.web.media import hash_of, inline_type, media_response, stored_file
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,13 @@ def create_app(core: Core) -> FastAPI:
             raise HTTPException(404)
         return media_response(Path(row.path), row.mime, "private, max-age=86400")
 
+    @app.get(f"{links.PATH}/{{attachment_id}}/{{expires}}/{{signature}}",
+             response_class=Response, responses={**MEDIA_OK, **answers(404)})
+    async def signed_photo(attachment_id: str, expires: str, signature: str) -> FileResponse:
+        """A citizen's photo of a forwarded report, for the back office that received the
+        signed link (``media_ingest/links.py``). Any fault is the same bare 404."""
+        return await _signed_photo(core, attachment_id, expires, signature)
+
     for channel in core.channels:  # the web chat first: its page is "/"
         routes = channel.routes()
         if routes is not None:
@@ -92,6 +103,33 @@ def create_app(core: Core) -> FastAPI:
                                            tiles))
     app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     return app
+
+
+async def _signed_photo(core: Core, attachment_id: str, expires: str,
+                        signature: str) -> FileResponse:
+    settings = core.settings
+    key = links.link_key(settings)
+    now = utcnow()
+    lifetime = timedelta(days=settings.media_link_days)
+    parsed = links.parse(attachment_id, expires, signature, now, lifetime)
+    if key is None or parsed is None:
+        raise HTTPException(404)
+    row = await Attachment.get_or_none(id=parsed.attachment_id)
+    # Only a citizen's photo, of a report that was forwarded, still kept with the content it
+    # was signed for: anything else (a voice note, a unit's evidence, an erased file) is 404.
+    if (row is None or row.kind != "photo" or row.evidence or row.ticket_id is None
+            or not links.matches(key, parsed, row.sha256)):
+        raise HTTPException(404)
+    path = stored_file(row.path, settings.media_dir)
+    if path is None or not (inline_type(row.mime, path) or "").startswith("image/"):
+        raise HTTPException(404)
+    if not await ForwardedReport.exists(ticket_id=row.ticket_id):
+        raise HTTPException(404)
+    # Cached no longer than the link lives; never by a shared cache; never indexed.
+    ttl = max(0, min(86400, parsed.expires - int(now.timestamp())))
+    answer = media_response(path, row.mime, f"private, max-age={ttl}")
+    answer.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return answer
 
 
 def _api_docs(app: FastAPI) -> None:
