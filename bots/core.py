@@ -204,22 +204,13 @@ class Core:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for task in self._interop_tasks:
+        tasks = [t for t in (self._relearn_task, self._scheduler_task, self._transcription_task,
+                             *self._interop_tasks) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._interop_tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._relearn_task = self._scheduler_task = self._transcription_task = None
         self._interop_tasks.clear()
-        if self._relearn_task is not None:
-            self._relearn_task.cancel()
-            await asyncio.gather(self._relearn_task, return_exceptions=True)
-            self._relearn_task = None
-        if self._scheduler_task is not None:
-            self._scheduler_task.cancel()
-            await asyncio.gather(self._scheduler_task, return_exceptions=True)
-            self._scheduler_task = None
-        if self._transcription_task is not None:
-            self._transcription_task.cancel()
-            await asyncio.gather(self._transcription_task, return_exceptions=True)
-            self._transcription_task = None
         for channel in self.channels:
             await channel.stop()
         if self.started:
