@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from peygir.bots.relearn import Relearner
+from peygir.channels.base import Duties
+from peygir.config import loop
 from peygir.config.pack import Pack, load_pack
+from peygir.config.roles import Role
 from peygir.config.settings import Settings
 from peygir.conversation.dialogue import Dialogue
 from peygir.conversation.geocode import Geocoder
@@ -16,7 +20,7 @@ from peygir.conversation.notices import Notices
 from peygir.media_ingest.links import MediaLinks
 from peygir.nlu.classifier import Classifier
 from peygir.nlu.learned import one_blas_thread
-from peygir.ticket_store import retention
+from peygir.ticket_store import leases, retention
 from peygir.ticket_store.db import close_db, open_db
 from peygir.ticket_store.workflow import Workflow
 
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     from peygir.channels.base import Channel
 
 log = logging.getLogger(__name__)
+
+ALIVE_EVERY = 2.0  # seconds between checks that this process's liveness lock is held
 
 
 @dataclass
@@ -82,13 +88,11 @@ class Core:
     # web app can mount their routes before anything starts; started and stopped with it).
     channels: list[Channel] = field(default_factory=list)
     transcription: TranscriptionWorker | None = field(default=None)
-    _transcription_task: asyncio.Task[None] | None = field(default=None, repr=False)
     relearner: Relearner | None = field(default=None)  # from start on
-    _scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _relearn_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     forwarder: Forwarder | None = field(default=None, repr=False)  # with endpoints.yaml
-    _interop_tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    # This process's background tasks (scheduler, transcription, relearn, forwarder, …).
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -133,9 +137,14 @@ class Core:
     def workers(self) -> dict[str, bool]:
         """This process's background tasks by name, and whether each is still running (for
         /readyz: a task that ended while the process runs has crashed or was stopped)."""
-        tasks = [self._scheduler_task, self._transcription_task, self._relearn_task,
-                 *self._interop_tasks]
-        return {task.get_name(): not task.done() for task in tasks if task is not None}
+        return {task.get_name(): not task.done() for task in self._tasks}
+
+    def task(self, name: str) -> asyncio.Task[None] | None:
+        """The running background task of this name ("scheduler", "transcription", …)."""
+        return next((task for task in self._tasks if task.get_name() == name), None)
+
+    def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(work, name=name))
 
     def pulled_channels(self) -> list[str]:
         """Channels with no worker of their own (the web chat): their replies wait in the
@@ -145,27 +154,42 @@ class Core:
         return [channel.name for channel in self.channels if isinstance(channel, Quiet)]
 
     async def start(self) -> None:
+        """Open the database and start what this process's roles ask for (config/roles.py):
+        ``bots`` polls the messengers, ``bots`` and ``worker`` deliver the outbox, ``worker``
+        transcribes and forwards, ``scheduler`` runs the deadlines. Every process learns,
+        because every process that handles a message classifies it."""
+        roles = self.settings.roles
         await open_db(self.settings.database_url)
+        await leases.announce()  # alive, before anything is claimed under this process's name
         await self.learn()
         self.started = True
         self._stopping = asyncio.Event()  # a fresh one: a Core may be started again after stop
+        duties = Duties(receive=Role.BOTS in roles,
+                        deliver=Role.BOTS in roles or Role.WORKER in roles)
         for channel in self.channels:
+            channel.duties = duties
             await channel.start()
-        self._start_transcription()
-        self._start_scheduler()
-        self._start_interop()
+        self._start_transcription(run=Role.WORKER in roles)
+        if Role.SCHEDULER in roles:
+            self._start_scheduler()
+        if Role.WORKER in roles:
+            self._start_interop()
         assert self.relearner is not None
-        self._relearn_task = asyncio.create_task(self.relearner.run(self._stopping),
-                                                 name="relearn")
+        self._run(self.relearner.run(self._stopping), "relearn")
+        if leases.database_shared():
+            # Others recover what a dead process claimed: keep showing this one alive.
+            self._run(loop.work("liveness", leases.announce, self._stopping, ALIVE_EVERY),
+                      "liveness")
 
     def _start_scheduler(self) -> None:
         from peygir.bots.scheduler import Scheduler
 
         scheduler = Scheduler(self.workflow, self.settings.scheduler_interval,
                               on_queued=self.wake,
-                              retention_policy=retention.Policy.from_settings(self.settings))
-        self._scheduler_task = asyncio.create_task(scheduler.run(self._stopping),
-                                                   name="scheduler")
+                              retention_policy=retention.Policy.from_settings(self.settings),
+                              alert_digest_hour=self.settings.alert_digest_hour,
+                              public_location_decimals=self.settings.public_location_decimals)
+        self._run(scheduler.run(self._stopping), "scheduler")
 
     def _start_interop(self) -> None:
         """The forwarder to the city's back office (when the pack names one) and the webhook
@@ -180,13 +204,13 @@ class Core:
                 fetch_interval=settings.forward_fetch_interval,
                 max_delay=settings.forward_max_delay, on_queued=self.wake,
                 media_links=MediaLinks.from_settings(settings))
-            self._interop_tasks.append(asyncio.create_task(
-                self.forwarder.run(self._stopping), name="forwarder"))
+            self._run(self.forwarder.run(self._stopping), "forwarder")
         sender = WebhookSender(interval=settings.webhook_interval)
-        self._interop_tasks.append(asyncio.create_task(sender.run(self._stopping),
-                                                       name="webhooks"))
+        self._run(sender.run(self._stopping), "webhooks")
 
-    def _start_transcription(self) -> None:
+    def _start_transcription(self, *, run: bool) -> None:
+        """The transcription worker; every role wakes it, only ``worker`` runs it (elsewhere
+        a voice note waits for a worker process, which looks at the queue every second)."""
         from peygir.bots.transcription import TranscriptionWorker
         from peygir.media_ingest.transcribe import Transcriber
 
@@ -196,21 +220,19 @@ class Core:
         hotwords = self.pack.hotwords if self.settings.whisper_hotwords else None
 
         self.transcription = TranscriptionWorker(
-            self.dialogue, lambda: Transcriber(model, hotwords=hotwords), on_reply=self.wake)
+            self.dialogue, lambda: Transcriber(model, hotwords=hotwords), on_reply=self.wake,
+            stale_after=self.settings.transcription_timeout)
         for channel in self.channels:
             channel.on_speech = self.transcription.wake.set
-        self._transcription_task = asyncio.create_task(
-            self.transcription.run(self._stopping), name="transcription")
+        if run:
+            self._run(self.transcription.run(self._stopping), "transcription")
 
     async def stop(self) -> None:
         self._stopping.set()
-        tasks = [t for t in (self._relearn_task, self._scheduler_task, self._transcription_task,
-                             *self._interop_tasks) if t is not None]
+        tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._relearn_task = self._scheduler_task = self._transcription_task = None
-        self._interop_tasks.clear()
         for channel in self.channels:
             await channel.stop()
         if self.started:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from peygir.config import loop
-from peygir.ticket_store import retention, rollups
+from peygir.conversation.alerts import send_digests
+from peygir.ticket_store import leases, retention, rollups
 from peygir.ticket_store.escalation import auto_close, escalate
 from peygir.ticket_store.workflow import Workflow
 
@@ -31,6 +32,7 @@ class Tick:
     closed: int
     rolled_days: int = 0  # past days whose dashboard roll-ups were redone
     anonymised: int = 0  # tickets whose personal data the retention purge removed
+    digests: int = 0  # area alert digests queued (issue 20)
 
 
 class Scheduler:
@@ -38,7 +40,8 @@ class Scheduler:
                  clock: Callable[[], datetime] | None = None,
                  on_queued: Callable[[], None] = lambda: None,
                  retention_policy: retention.Policy | None = None,
-                 retention_every: float = 3600.0) -> None:
+                 retention_every: float = 3600.0,
+                 alert_digest_hour: int = 8, public_location_decimals: int = 3) -> None:
         self.workflow = workflow
         self.interval = interval
         self.clock = clock or workflow.clock
@@ -46,6 +49,9 @@ class Scheduler:
         self.retention = retention_policy or retention.Policy()
         self.retention_every = timedelta(seconds=retention_every)
         self._retention_due: datetime | None = None  # None: at the first tick
+        # Area alerts: each day's digests from this local hour; points rounded as in public.
+        self.alert_digest_hour = alert_digest_hour
+        self.public_location_decimals = public_location_decimals
 
     async def tick(self) -> Tick:
         now = self.clock()
@@ -54,7 +60,12 @@ class Scheduler:
         if fired or closed:
             self.on_queued()
         rolled = await rollups.refresh(now)
-        return Tick(len(fired), closed, rolled.days, await self._retain(now))
+        digests = await send_digests(
+            self.workflow.pack, now, timezone=self.workflow.timezone,
+            hour=self.alert_digest_hour, decimals=self.public_location_decimals)
+        if digests:
+            self.on_queued()
+        return Tick(len(fired), closed, rolled.days, await self._retain(now), digests)
 
     async def _retain(self, now: datetime) -> int:
         """The retention purge, hourly: what it scans grows with the store, not with what is
@@ -66,5 +77,12 @@ class Scheduler:
         return done.tickets + done.requested
 
     async def run(self, stop: asyncio.Event) -> None:
-        await loop.work("scheduler", self.tick, stop, self.interval)
+        await loop.work("scheduler", self._tick_if_elected, stop, self.interval)
+
+    async def _tick_if_elected(self) -> Tick | None:
+        # Processes sharing PostgreSQL take turns by a lease: one ticks, the others stand by
+        # and take over within an interval of its death (each job is idempotent anyway).
+        if not await leases.hold("scheduler"):
+            return None
+        return await self.tick()
 

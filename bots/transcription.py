@@ -11,22 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from peygir.config import loop
+from peygir.config.clock import utcnow
 from peygir.conversation import metrics
 from peygir.conversation.dialogue import Dialogue
 from peygir.messages import texts
 from peygir.messages.types import IncomingMessage, Reply
-from peygir.ticket_store import store
+from peygir.ticket_store import leases, store
+from peygir.ticket_store.db import placeholders
 from peygir.ticket_store.models import JobStatus, TranscriptionJob
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+RECOVER_EVERY = timedelta(seconds=5)  # between looks for jobs of processes that are gone
 
 
 class SpeechToText(Protocol):
@@ -39,25 +43,63 @@ class TranscriptionWorker:
         dialogue: Dialogue,
         transcriber: Callable[[], SpeechToText],
         on_reply: Callable[[str], None] = lambda channel: None,
+        stale_after: float = 900.0,
     ) -> None:
         self.dialogue = dialogue
         self._make_transcriber = transcriber
         self._transcriber: SpeechToText | None = None
         self.on_reply = on_reply  # wakes the channel's outbox
         self.wake = asyncio.Event()
+        # A job running longer than this was left by a process that died (shared database).
+        self.stale_after = timedelta(seconds=stale_after)
+        self._recover_due = utcnow()
 
     async def recover(self) -> int:
-        """At start-up: jobs a dead process left running go back in the queue."""
-        return await TranscriptionJob.filter(status=JobStatus.RUNNING).update(
-            status=JobStatus.PENDING, started_at=None)
+        """Jobs a dead process left running go back in the queue. Alone on the database
+        (SQLite), every running job at start-up is a dead process's; on a shared one, only
+        jobs running longer than ``stale_after`` are (the others may be another worker's)."""
+        if leases.database_shared():
+            connection = connections.get("default")
+            marks = placeholders(connection, 3)
+            rows = await connection.execute_query_dict(
+                f"UPDATE {TranscriptionJob._meta.db_table} SET status = {marks[0]}, "
+                f"started_at = NULL, claimed_by = NULL WHERE status = {marks[1]} "
+                f"AND (started_at < {marks[2]} OR {leases.dead_claim_sql('claimed_by')}) "
+                "RETURNING id",
+                [JobStatus.PENDING.value, JobStatus.RUNNING.value, utcnow() - self.stale_after])
+            recovered = len(rows)
+        else:
+            recovered = await TranscriptionJob.filter(status=JobStatus.RUNNING).update(
+                status=JobStatus.PENDING, started_at=None, claimed_by=None)
+        if recovered:
+            log.warning("%d voice notes were being transcribed by a process that stopped; "
+                        "they are queued again", recovered)
+        return recovered
 
     async def _claim(self) -> TranscriptionJob | None:
-        job = await TranscriptionJob.filter(status=JobStatus.PENDING).order_by("id").first()
-        if job is None:
+        """The oldest waiting job whose chat has no other note ahead of it or in Whisper now
+        (a chat's notes enter the dialogue in the order they came), marked running by this
+        worker. On PostgreSQL, workers in other processes skip the rows one of them is
+        claiming (``SKIP LOCKED``) instead of queueing behind it."""
+        connection = connections.get("default")
+        table = TranscriptionJob._meta.db_table
+        shared = connection.capabilities.dialect == "postgres"
+        marks = placeholders(connection, 6)
+        rows = await connection.execute_query_dict(
+            f"UPDATE {table} SET status = {marks[0]}, started_at = {marks[1]}, "
+            f"attempts = attempts + 1, claimed_by = {leases.PROCESS} "
+            f"WHERE id = (SELECT j.id FROM {table} j WHERE j.status = {marks[2]} "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.channel = j.channel "
+            "AND o.chat_id = j.chat_id AND (o.status = "
+            f"{marks[3]} OR (o.status = {marks[4]} AND o.id < j.id))) "
+            f"ORDER BY j.id LIMIT 1{' FOR UPDATE SKIP LOCKED' if shared else ''}) "
+            f"AND status = {marks[5]} RETURNING id",
+            [JobStatus.RUNNING.value, utcnow(), JobStatus.PENDING.value,
+             JobStatus.RUNNING.value, JobStatus.PENDING.value, JobStatus.PENDING.value],
+        )
+        if not rows:
             return None
-        claimed = await TranscriptionJob.filter(id=job.id, status=JobStatus.PENDING).update(
-            status=JobStatus.RUNNING, started_at=datetime.now(UTC), attempts=job.attempts + 1)
-        return job if claimed else None
+        return await TranscriptionJob.get(id=rows[0]["id"])
 
     def _speech(self) -> SpeechToText:
         if self._transcriber is None:
@@ -93,7 +135,7 @@ class TranscriptionWorker:
         return True
 
     async def _failed(self, job: TranscriptionJob, error: str) -> None:
-        if job.attempts + 1 < MAX_ATTEMPTS:
+        if job.attempts < MAX_ATTEMPTS:  # counted when it was claimed
             await TranscriptionJob.filter(id=job.id).update(status=JobStatus.PENDING,
                                                             error=error[:1000])
             return
@@ -108,5 +150,9 @@ class TranscriptionWorker:
         await loop.work("transcription worker", self._drain, stop, idle, self.wake)
 
     async def _drain(self) -> None:
+        if leases.database_shared() and utcnow() >= self._recover_due:
+            # Another process may have died holding jobs: look now and then, not only at start.
+            await self.recover()
+            self._recover_due = utcnow() + RECOVER_EVERY
         while await self.run_once():
             pass

@@ -10,10 +10,21 @@ dialogue and delivers the outbox's replies back; what it says is never decided h
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+
+
+@dataclass(frozen=True)
+class Duties:
+    """What a channel does in this process (its roles, config/roles.py): ``receive`` polls
+    the messenger (a lease elects one poller per bot when processes share the database) or
+    sets its webhook; ``deliver`` runs the outbox workers. Webhook routes are the web app's."""
+
+    receive: bool = True
+    deliver: bool = True
 
 
 @runtime_checkable
@@ -22,6 +33,8 @@ class Channel(Protocol):
     name: str
     #: Called when a voice or video note was queued for transcription (Core sets it).
     on_speech: Callable[[], None]
+    #: What it does in this process (Core sets it before start).
+    duties: Duties
 
     async def start(self) -> None:
         """Begin receiving and delivering (polling, webhooks, outbox workers)."""
@@ -46,6 +59,7 @@ class Quiet:
 
     name: str
     on_speech: Callable[[], None] = staticmethod(_nothing)
+    duties: Duties = Duties()
 
     async def start(self) -> None:
         return None

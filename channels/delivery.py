@@ -20,13 +20,14 @@ from typing import Protocol
 from peygir.config import loop
 from peygir.config.clock import utcnow
 from peygir.messages.types import Reply
-from peygir.ticket_store import outbox
+from peygir.ticket_store import leases, outbox
 from peygir.ticket_store.outbox import Queued
 
 log = logging.getLogger(__name__)
 
 
 CLAIM_TIMEOUT = 120  # seconds; longer than any one Bot API call is allowed to take
+LOOK_FOR_DEAD = timedelta(seconds=3)  # between looks for claims of processes that are gone
 
 
 class RetryLater(Exception):
@@ -55,6 +56,7 @@ class OutboxWorker:
         max_delay: float = 300.0,
         max_attempts: int = 12,
         batch: int = 100,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         self.channel = channel
         self.sender = sender
@@ -63,18 +65,23 @@ class OutboxWorker:
         self.max_delay = max_delay
         self.max_attempts = max_attempts
         self.batch = batch
+        self.claim_timeout = timedelta(seconds=claim_timeout)
+        self._look_for_dead = clock()  # next look for claims of processes that are gone
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()  # one delivery task per chat
         self._sent: list[int] = []  # delivered, to be marked sent by the next flush
-        self._release: list[int] = []  # claimed but given back, to be released likewise
 
     async def report_interrupted(self) -> int:
         """At start-up: replies claimed by a process that died before marking them.
 
         They may or may not have reached the citizen, so they are closed as interrupted
-        rather than sent again. (One process delivers a channel's outbox: any claim found
-        at start-up belongs to a dead one.)"""
-        stuck = await outbox.close_interrupted(self.channel, self.clock())
+        rather than sent again. Alone on the database (SQLite), any claim found at start-up
+        is a dead process's; on a shared one, only claims older than the claim timeout are:
+        younger ones may be another worker's, in flight (:meth:`_dispatch` closes them once
+        they age)."""
+        now = self.clock()
+        before = now - self.claim_timeout if leases.database_shared() else None
+        stuck = await outbox.close_interrupted(self.channel, now, claimed_before=before)
         if stuck:
             log.warning("%s: %d replies were being sent when the last process stopped; they "
                         "may have arrived and are not sent again", self.channel, stuck)
@@ -90,32 +97,48 @@ class OutboxWorker:
         return sent
 
     async def _dispatch(self) -> list[asyncio.Task[None]]:
-        """Claim what may go now and start a delivery task for each chat that has some.
+        """Claim the head of each chat's queue that may go now, in one statement, and start
+        a delivery task for each chat whose head this worker got.
 
-        One statement claims every reply of the pass, and :meth:`_flush` marks finished ones
-        sent with one more, instead of two statements a reply. A chat whose delivery is still
-        running is left alone (its claimed reply heads its queue), so replies keep flowing to
-        other chats without waiting for the slowest send of a pass. A process that dies with
-        replies claimed but not marked leaves them to :meth:`report_interrupted`: never twice.
+        A delivery claims each later reply of its chat just before sending it, so a worker
+        that dies holds at most the one reply it was handing over (it may have arrived: it is
+        closed, never sent twice) and the rest of the chat's queue goes on from another
+        worker. Sent marks are written by :meth:`_flush`, one statement for many replies; a
+        chat whose delivery is still running is left alone (its claimed reply heads its
+        queue), so replies keep flowing to other chats without waiting for the slowest send.
         """
         rows = await outbox.unsent(self.channel, self.batch)
         by_chat: dict[str, list[Queued]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)
         now = self.clock()
-        ready = {chat: self._ready(chat_rows, now) for chat, chat_rows in by_chat.items()}
-        claimed = await outbox.claim([r.id for chat_rows in ready.values() for r in chat_rows],
-                                     now)
+        ready: list[list[Queued]] = []
+        dead = False
+        for chat_rows in by_chat.values():
+            chat_ready, chat_dead = self._ready(chat_rows, now)
+            dead = dead or chat_dead
+            if chat_ready:
+                ready.append(chat_ready)
+        # Claims older than any send may take, or (now and then, on a shared database) held
+        # by a process that is gone: closed, so their chats go on.
+        others = any(r.claimed_at is not None for r in rows) and leases.database_shared()
+        if dead or (others and now >= self._look_for_dead):
+            self._look_for_dead = now + LOOK_FOR_DEAD
+            closed = await outbox.close_interrupted(self.channel, now,
+                                                    claimed_before=now - self.claim_timeout)
+            if closed:
+                log.warning("%s: %d replies were claimed by a worker that stopped; they may "
+                            "have arrived and are not sent again", self.channel, closed)
+                self.wake.set()  # their chats' next replies may go now
+        claimed = await outbox.claim([chat_rows[0].id for chat_rows in ready], now)
         started = []
         # Chats are independent; within a chat the order of replies matters.
-        for chat_rows in ready.values():
-            if chat_rows and chat_rows[0].id in claimed:
-                task = asyncio.create_task(self._deliver_chat(chat_rows, claimed))
+        for chat_rows in ready:
+            if chat_rows[0].id in claimed:
+                task = asyncio.create_task(self._deliver_chat(chat_rows))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
                 started.append(task)
-            else:
-                self._release.extend(r.id for r in chat_rows if r.id in claimed)
         return started
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -123,42 +146,41 @@ class OutboxWorker:
         self.wake.set()  # its marks are due, and its chat may have more to send
 
     async def _flush(self) -> None:
-        """Mark finished deliveries sent, and release claims a delivery gave back."""
+        """Mark finished deliveries sent."""
         sent, self._sent = self._sent, []
-        release, self._release = self._release, []
         try:
             await outbox.sent(sent, self.clock())
-            sent = []
-            await outbox.release(release)
         except Exception:
-            self._sent[:0], self._release[:0] = sent, release  # kept for the next flush
+            self._sent[:0] = sent  # kept for the next flush
             raise
 
-    def _ready(self, rows: list[Queued], now: datetime) -> list[Queued]:
-        """The replies of one chat that may go now: up to one that must not be overtaken."""
+    def _ready(self, rows: list[Queued], now: datetime) -> tuple[list[Queued], bool]:
+        """The replies of one chat that may go now (up to one that must not be overtaken),
+        and whether a claim older than the claim timeout was passed over."""
         ready: list[Queued] = []
+        dead = False
         for row in rows:
             if row.claimed_at is not None:
-                if now - row.claimed_at > timedelta(seconds=CLAIM_TIMEOUT):
-                    continue  # sent, or not, by a process that died: never twice
-                break  # in the hands of another worker right now
+                if now - row.claimed_at > self.claim_timeout:
+                    dead = True
+                    continue  # sent, or not, by a worker that died: never twice
+                break  # in the hands of a worker right now
             if row.next_attempt_at is not None and row.next_attempt_at > now:
                 break  # a later reply must not overtake one that is waiting
             ready.append(row)
-        return ready
+        return ready, dead
 
-    async def _deliver_chat(self, rows: list[Queued], claimed: set[int]) -> None:
-        # self._sent and self._release are read at each use: a flush swaps them meanwhile.
+    async def _deliver_chat(self, rows: list[Queued]) -> None:
+        # The head is claimed; each later reply is claimed as its turn comes. The one before
+        # it stays claimed until the next flush marks it sent, so no other worker starts on
+        # this chat meanwhile. self._sent is read at each use: a flush swaps it.
         for i, row in enumerate(rows):
-            later = [r.id for r in rows[i + 1:] if r.id in claimed]
-            if row.id not in claimed:
-                self._release.extend(later)  # another worker has this chat's queue
-                return
+            if i and not await outbox.claim([row.id], self.clock()):
+                return  # taken meanwhile: the chat's queue is in other hands
             try:
                 await self.sender.send(row.chat_id, row.reply)
             except RetryLater as wait:
                 await self._postpone(row, wait.seconds, str(wait), count=False)
-                self._release.extend(later)
                 return
             except Undeliverable as refused:
                 log.warning("%s: reply %d to chat %s refused: %s", self.channel, row.id,
@@ -170,7 +192,6 @@ class OutboxWorker:
                 log.warning("%s: reply %d failed (%s); retrying in %.0f s", self.channel,
                             row.id, fault, delay)
                 await self._postpone(row, delay, repr(fault), count=True)
-                self._release.extend(later)
                 return
             self._sent.append(row.id)
 

@@ -34,6 +34,9 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
 
+from peygir.config.petitions import PetitionRules
+from peygir.config.qr import QrRules
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -76,6 +79,10 @@ class DeadlineRules(_Strict):
     late_rating_factor: float = Field(default=0.6, ge=0, le=1)
     # A resolved ticket the citizen neither accepts nor contests is closed after this long.
     auto_close_hours: float = Field(default=72, gt=0)
+    # Petitions' thresholds and the deadline of their formal answer (config/petitions.py).
+    petitions: PetitionRules = PetitionRules()
+    # QR codes' sheets and the panel's complaint flag (config/qr.py, issue 20).
+    qr: QrRules = QrRules()
 
     @property
     def urgent_onsite(self) -> timedelta:
@@ -202,6 +209,8 @@ def load_city(folder: Path, service_groups: dict[str, str]) -> tuple[City, list[
                             f"{kind} '{item}' in district '{district}' is already served by "
                             f"unit '{claims[key]}'"))
                     claims.setdefault(key, unit.code)
+    for name, message in rules.petitions.problems(seen, set(service_groups)):
+        problems.append(CityProblem("deadlines.yaml", None, name, message))
     return City(units=tuple(units), districts=tuple(districts), rules=rules), problems
 
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from peygir.config.roles import ALL, Role, parse_roles
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -16,6 +18,17 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite://./peygir.db"
+    # What this process does (config/roles.py): "all", or web, bots, worker, scheduler,
+    # comma-separated. Several processes need PostgreSQL; SQLite keeps one process, "all".
+    role: str = "all"
+    # Many cities on one PostgreSQL (DESIGN.md): each city's processes run with its name, and
+    # its data lives in a schema of that name (tickets, citizens, staff, units, dashboards);
+    # empty: the database's own schema. SQLite: one file a city, so the name only labels it.
+    city: str = Field("", pattern=r"^([a-z][a-z0-9_]{0,39})?$")
+    # Seconds a claimed reply or voice note may stay claimed before other processes count its
+    # claimer dead (longer than any messenger call or transcription may take).
+    outbox_claim_timeout: float = Field(120.0, ge=1.0)
+    transcription_timeout: float = Field(900.0, ge=1.0)
     # SQLite: "full" syncs every commit (the default: a power cut loses nothing committed);
     # "normal" syncs at checkpoints only, faster on a slow disk. ?synchronous= in the URL wins.
     sqlite_sync: Literal["full", "normal"] = "full"
@@ -36,6 +49,10 @@ class Settings(BaseSettings):
     telegram_api: str = "https://api.telegram.org"
     bale_token: SecretStr | None = None
     bale_api: str = "https://tapi.bale.ai"
+    # The bots' usernames (no @), for the public petitions page's sign links
+    # (t.me/<name>?start=petition-<id>, ble.ir/<name>?start=…); unset: web chat links only.
+    telegram_username: str = Field("", pattern=r"^[A-Za-z0-9_]{0,64}$")
+    bale_username: str = Field("", pattern=r"^[A-Za-z0-9_]{0,64}$")
     # Webhooks instead of long polling: the public HTTPS base URL that reaches `peygir serve`
     # and a secret from which the webhook paths and Telegram's secret_token are derived.
     webhook_base: str = ""
@@ -112,6 +129,9 @@ class Settings(BaseSettings):
     forward_fetch_interval: float = Field(60.0, gt=0, le=86400)
     forward_max_delay: float = Field(60.0, gt=0, le=3600)  # backoff cap while it is away
     webhook_interval: float = Field(2.0, gt=0, le=3600)  # seconds between webhook passes
+    # Area alerts (issue 20): the local hour (in `timezone`) from which each subscriber's
+    # daily digest of reports and resolutions in their area is queued, once a day.
+    alert_digest_hour: int = Field(8, ge=0, le=23)
 
     @field_validator("map_tiles", "geocoder")
     @classmethod
@@ -144,6 +164,32 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("at least 16 characters")
         return value
+
+    @field_validator("role")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        parse_roles(value)  # raises, naming the unknown word
+        return value
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return parse_roles(self.role)
+
+    @model_validator(mode="after")
+    def _one_process_on_sqlite(self) -> Settings:
+        if self.database_url.startswith("sqlite") and self.roles != ALL:
+            raise ValueError("PEYGIR_ROLE: roles split work between processes, which share "
+                             "a PostgreSQL database; with SQLite run one process, role all")
+        return self
+
+    @model_validator(mode="after")
+    def _city_schema_in_url(self) -> Settings:
+        # The store reads the schema from the URL (tortoise's ?schema= sets the search path);
+        # public stays on it for the extensions every city shares (pg_trgm).
+        url = self.database_url
+        if self.city and not url.startswith("sqlite") and not re.search(r"[?&]schema=", url):
+            self.database_url = f"{url}{'&' if '?' in url else '?'}schema={self.city},public"
+        return self
 
     @model_validator(mode="after")
     def _sqlite_sync_in_url(self) -> Settings:

@@ -34,6 +34,26 @@ class Draft(TypedDict, total=False):
     transcript: str  # Whisper's text, when the report came as a voice note
 
 
+class PetitionDraft(TypedDict, total=False):
+    """A petition being proposed (conversation/petitions.py)."""
+
+    step: Literal["title", "text", "district", "photo", "confirm"]
+    title: str
+    text: str
+    district: str  # a district code; "" for the whole city
+    photo: int  # the Attachment row of the photo sent with it
+
+
+class QrVisit(TypedDict, total=False):
+    """A staff member's or a place's QR code was opened (conversation/qr.py)."""
+
+    subject: int  # the QrSubject row
+    step: Literal["kind", "text", "service", "describe", "other", "confirm"]
+    feedback: str  # staff: praise, suggestion or complaint
+    service: str  # a place: the service chosen
+    photo: int  # staff: the Attachment row of the photo sent with the feedback
+
+
 class Offered(TypedDict):
     label: str
     data: str
@@ -55,6 +75,15 @@ class ChatState(TypedDict, total=False):
     # reload, and typing one's label is pressing it (see offer, use).
     offered: list[Offered]
     since: int  # the transcript line the report being made began with (ticket_store.chatlog)
+    petition: PetitionDraft  # a petition being proposed, step by step
+    # Area alerts (conversation/alerts.py): the next location sent picks an alert's area,
+    # not a report's place; then the point whose radius the citizen is choosing.
+    alert_awaiting: bool
+    alert_point: Place
+    qr: QrVisit  # a staff member's or a place's QR code being used (issue 20)
+    # Active citizens and volunteers (conversation/active.py): the next text is the public
+    # name asked for, or the reason of a volunteer's application.
+    active_step: Literal["name", "reason"]
 
 
 def as_chat_state(stored: dict[str, Any]) -> ChatState:

@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from peygir.config.clock import utcnow
 from peygir.config.pack import Pack
-from peygir.conversation import metrics, transcript
+from peygir.conversation import active, alerts, metrics, transcript
 from peygir.conversation.chat_state import (
     TURN,
     ChatState,
@@ -35,6 +35,9 @@ from peygir.conversation.chat_state import (
 from peygir.conversation.geocode import Geocoder
 from peygir.conversation.limits import CodeGuesses
 from peygir.conversation.notices import Notices
+from peygir.conversation.petitions import Petitions, petition_menu
+from peygir.conversation.qr import QrCodes
+from peygir.conversation.voice_wait import transcribing_text
 from peygir.faq.answers import answer_text, offer_label
 from peygir.messages import texts
 from peygir.messages.digits import persian_digits
@@ -86,10 +89,18 @@ class Dialogue:
         self.workflow = workflow or Workflow(pack, voice=self.notices, clock=clock,
                                              timezone=timezone)
         self.plain_channels = plain_channels
+        self.petitions = Petitions(pack, self.workflow, clock=clock, timezone=timezone,
+                                   plain_channels=plain_channels)  # issue 20
         self.guesses = CodeGuesses()  # tracking-code lookups, per chat and per address
         # Told when a citizen's pick adds a labelled example (the retrainer counts them).
         self.on_label: Callable[[], None] = lambda: None
         self.geocoder: Geocoder | None = None  # PEYGIR_GEOCODER: typed addresses to points
+        self.alerts = alerts.AreaAlerts(pack, lambda: self.clock())  # area alerts (issue 20)
+        # QR codes of staff and places (issue 20): feedback, or a report at the place.
+        self.qr = QrCodes(pack, self.workflow, advance=self._advance,
+                          clock=lambda: self.clock(), plain_channels=plain_channels)
+        # Active citizens' ranking and volunteers' applications (issue 20).
+        self.active = active.ActiveCitizens(lambda: self.clock(), timezone)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one update exactly once; returns the replies it queued (none for a repeat)."""
@@ -153,8 +164,16 @@ class Dialogue:
             if looks_like_a_number(msg.text):
                 return [Reply(texts.PHONE_INVALID)]
             state.pop("awaiting_phone", None)  # they moved on: the text is a message again
+        if (coded := await self.qr.respond(msg, state)) is not None:
+            return coded  # a QR code's start link, button or next step
+        if (petition := await self.petitions.respond(msg, state)) is not None:
+            return petition  # a petition's link, button, command or next step
         if msg.start_payload is not None or msg.text.strip() in ("/start", "/help"):
             return self._start(msg.start_payload, state)
+        if (alerted := await self.alerts.respond(msg, state)) is not None:
+            return alerted  # «اطلاع‌رسانی محله», its off command, or the point it asked for
+        if (ranked := await self.active.respond(msg, state)) is not None:
+            return ranked  # «شهروند فعال», «همیاری», or the name or reason they asked for
         if msg.callback_data:
             return await self._callback(msg, msg.callback_data, state)
         if msg.channel in self.plain_channels and (picked := _numbered_choice(msg.text, state)):
@@ -181,7 +200,8 @@ class Dialogue:
             if same_album:
                 return []  # the rest of an album: one acknowledgement is enough
             if any(a.kind in SPOKEN_KINDS and a.path for a in msg.attachments):
-                return [Reply(texts.TRANSCRIBING)]
+                # A long queue is named: «about 3 minutes» rather than «a few moments».
+                return [Reply(await transcribing_text(msg.channel, msg.chat_id, self.clock()))]
             if kept and state.get("draft", {}).get("service"):
                 return [Reply(texts.ATTACHMENT_ADDED)]
             return [Reply(texts.ATTACHMENT_LATER)]
@@ -233,7 +253,8 @@ class Dialogue:
             state["deep_link"] = payload[:128]
             if payload.startswith("staff_"):
                 return [Reply(texts.STAFF_FEEDBACK)]
-        return [Reply(texts.WELCOME)]
+        return [Reply(texts.WELCOME, buttons=(*alerts.menu_buttons(), *petition_menu(),
+                                              *active.menu_buttons()))]
 
     async def _text(self, msg: IncomingMessage, clean: str, state: ChatState) -> list[Reply]:
         if msg.from_voice:
@@ -437,6 +458,7 @@ class Dialogue:
             attachment_ids=state.pop("attachments", []), now=self.clock(),
         )
         ticket = filed.ticket
+        await self.qr.filed(state, ticket)  # made through a place's code
         about(ticket.id, filed=True)
         state.pop("attached_kinds", None)
         state.pop("draft", None)
@@ -475,6 +497,10 @@ class Dialogue:
     async def _callback(self, msg: IncomingMessage, data: str, state: ChatState
                         ) -> list[Reply]:
         action, _, arg = data.partition(":")
+        if action == alerts.MENU_DATA:
+            return await self.alerts.callback(msg, arg, state)
+        if action == active.PREFIX:
+            return await self.active.callback(msg, arg, state)
         draft = state.get("draft") or {}
         if action in ("svc", "faq") and data in draft.get("candidates", ()) and draft.get("text"):
             await self._learn_pick(msg, "service" if action == "svc" else "faq", arg,
@@ -700,6 +726,8 @@ async def _erase_mine(msg: IncomingMessage, state: ChatState, now: datetime
              else texts.ERASED_NONE]
     if done.still_open:
         lines.append(texts.ERASE_WHEN_CLOSED.format(count=done.still_open))
+    lines += await alerts.erase(msg.channel, msg.chat_id)
+    lines += await active.erase(msg.channel, msg.user_id)
     if done.contact_cleared:
         lines.append(texts.CONTACT_ERASED)
     elif done.contact_kept:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from peygir.config.pack import Pack
 from peygir.conversation.chat_state import as_chat_state, offer, remember_choices, turn_for
+from peygir.conversation.petitions import tell_signers_message, tell_signers_status
 from peygir.messages import texts
 from peygir.messages.persian import CHANNEL_LABELS, STATUS_LABELS, citizen_facing, jalali
 from peygir.messages.persian import to_persian_digits as digits
@@ -84,6 +85,7 @@ class Notices:
             buttons = ((Button(texts.ACCEPT, f"accept:{ticket.tracking_code}"),),
                        (Button(texts.CONTEST, f"contest:{ticket.tracking_code}"),))
         await self.tell(ticket, Reply("\n".join(lines), buttons, photos=photos))
+        await tell_signers_status(ticket, status, note, when)  # a petition's signers too
 
     async def survey(self, ticket: Ticket) -> None:
         await self.tell(ticket, self.survey_reply(ticket))
@@ -96,6 +98,7 @@ class Notices:
     async def staff_reply(self, ticket: Ticket, text: str) -> None:
         await self.tell(ticket, Reply(texts.STAFF_REPLY.format(code=ticket.tracking_code,
                                                                text=text)))
+        await tell_signers_message(ticket, text)  # a petition's signers too
 
     async def service_changed(self, ticket: Ticket, service_code: str) -> None:
         await self.tell(ticket, Reply(texts.SERVICE_CHANGED.format(

@@ -72,3 +72,20 @@ def citizen_facing(reply: Reply) -> Reply:
         tuple(Button(to_persian_digits(b.label), b.data) for b in row) for row in reply.buttons
     )
     return replace(reply, text=to_persian_digits(reply.text), buttons=buttons)
+
+
+def about_wait(seconds: float) -> str:
+    """A wait as a citizen is told it: «کمتر از یک دقیقه», «حدود ۳ دقیقه», «حدود یک ساعت و ۲۰
+    دقیقه». Whole minutes, and past an hour tens of minutes: it is an estimate."""
+    if seconds < 60:
+        return "کمتر از یک دقیقه"
+    minutes = max(1, round(seconds / 60))
+    if minutes >= 60:
+        minutes = round(minutes / 10) * 10
+    hours, rest = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append("یک ساعت" if hours == 1 else f"{hours} ساعت")
+    if rest:
+        parts.append("یک دقیقه" if rest == 1 else f"{rest} دقیقه")
+    return persian_digits("حدود " + " و ".join(parts))

@@ -76,6 +76,10 @@ CONTACT_RECEIVED = (
 )
 TOO_BIG = "این فایل بزرگ‌تر از حد مجاز ({limit}) است؛ لطفاً فایل کوچک‌تری بفرستید."
 TRANSCRIBING = "در حال تبدیل پیام صوتی… چند لحظه صبر کنید."
+# When the queue is long (conversation/voice_wait.py); {wait}: messages.persian.about_wait
+TRANSCRIBING_QUEUED = (
+    "پیام صوتی شما در نوبت تبدیل به متن است؛ {wait} طول می‌کشد. از شکیبایی شما سپاسگزاریم."
+)
 HEARD = "متن پیام صوتی شما: «{text}»"
 HEARD_NOTHING = "موضوع را از پیام صوتی متوجه نشدم؛ لطفاً آن را بنویسید یا دوباره بفرستید."
 TRANSCRIPTION_FAILED = (

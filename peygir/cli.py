@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peygir.config.pack import DEFAULT_PACK_DIR, PackError, check_pack, load_pack
+from peygir.config.roles import ALL
 
 if TYPE_CHECKING:
     from peygir.ticket_store.examples import Example
@@ -23,7 +24,11 @@ def _serve(args: argparse.Namespace) -> int:
     from peygir.config.settings import Settings
     from peygir.web.app import create_app
 
-    settings = Settings()
+    try:
+        settings = Settings(**({"role": args.role} if args.role else {}))
+    except ValueError as exc:  # pydantic's ValidationError: a role unknown, or on SQLite
+        print(f"peygir: cannot start: {_first_error(exc)}", file=sys.stderr)
+        return 2
     try:
         core = Core.build(settings)  # the pack, and each configured channel
     except (PackError, ValueError) as exc:  # ValueError: a channel's settings do not fit
@@ -32,16 +37,31 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or settings.web_host
     port = args.port or settings.web_port
     logging.getLogger("peygir").info("web chat on http://%s:%s", host, port)
-    print(f"peygir: web chat and API on http://{host}:{port}  (database {settings.database_url},"
+    roles = "all" if settings.roles == ALL else ",".join(sorted(settings.roles))
+    print(f"peygir: {roles} on http://{host}:{port}  (database {settings.database_url},"
           f" pack {core.pack.folder}, {len(core.pack.services)} services,"
           f" {len(core.pack.faqs)} FAQ entries)", file=sys.stderr, flush=True)
     # proxy_headers=False: the app believes X-Forwarded-* only from PEYGIR_TRUSTED_PROXIES
     # (web.guards); uvicorn's own would believe anyone on loopback.
     # With JSON logs, uvicorn's own loggers hand their lines to ours (log_config=None).
     log_config = uvicorn.config.LOGGING_CONFIG if settings.log_format == "text" else None
-    uvicorn.run(create_app(core), host=host, port=port, log_level=args.log_level,
-                proxy_headers=False, log_config=log_config)
-    return 0
+    from peygir.web.drain import DrainingServer
+
+    server = DrainingServer(uvicorn.Config(
+        create_app(core), host=host, port=port, log_level=args.log_level, proxy_headers=False,
+        log_config=log_config), drain=args.drain)
+    server.run()
+    return 0 if server.started else 3  # 3: could not start (a port taken), as uvicorn.run
+
+
+def _first_error(exc: ValueError) -> str:
+    """A settings error in one line: pydantic's first message, without its URL."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and errors():
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc).splitlines()[0]
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -403,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="overrides PEYGIR_WEB_HOST")
     serve.add_argument("--port", type=int, help="overrides PEYGIR_WEB_PORT")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--drain", type=float, default=0.0, metavar="SECONDS",
+                       help="on SIGTERM, answer /readyz 503 this long before stopping, so a "
+                            "proxy's health check takes this process out first (default 0)")
+    serve.add_argument("--role", help="what this process does: all (the default), or web, "
+                       "bots, worker, scheduler, comma-separated; overrides PEYGIR_ROLE")
     serve.set_defaults(func=_serve)
 
     classify = commands.add_parser(
@@ -472,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     standing.add_argument("user_id", help="their id on that channel")
     standing.add_argument("standing", choices=["volunteer", "trusted", "none"])
     standing.set_defaults(func=_citizen_standing)
+    from peygir.cli_active import add_commands as active_commands
+
+    active_commands(citizen_commands)  # citizens ranking (issue 20)
 
     privacy = commands.add_parser("privacy", help="personal data retention")
     privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
@@ -484,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     from peygir.cli_webhooks import add_commands as webhook_commands
 
     webhook_commands(commands)
+    from peygir.cli_backup import add_commands as backup_commands
+
+    backup_commands(commands)  # migrate, backup, restore
+    from peygir.cli_qr import add_commands as qr_commands
+
+    qr_commands(commands)  # QR codes for staff and places (issue 20)
     return parser
 
 

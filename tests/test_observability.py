@@ -136,7 +136,7 @@ async def test_ready_until_a_queue_sticks_or_a_worker_stops(build: Any) -> None:
         await OutboxMessage.filter(id=stuck.id).update(sent_at=datetime.now(UTC))
         assert (await api.get("/readyz")).status_code == 200
 
-        scheduler = core._scheduler_task
+        scheduler = core.task("scheduler")
         assert scheduler is not None
         scheduler.cancel()
         await asyncio.gather(scheduler, return_exceptions=True)
@@ -249,7 +249,7 @@ async def test_voice_notes_waiting_and_their_latency(build: Any, tmp_path: Path)
         assert 30 <= done[total] - before[total] < 60
         assert done[("peygir_transcription_waiting", ())] == 0
 
-        task = core._transcription_task
+        task = core.task("transcription")
         assert task is not None
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from peygir.channels.delivery import OutboxWorker, RetryLater, Undeliverable
 from peygir.messages.types import Reply
-from peygir.ticket_store import store
+from peygir.ticket_store import leases, store
 from peygir.ticket_store.models import OutboxMessage
 
 
@@ -90,7 +90,9 @@ async def test_a_reply_claimed_by_a_dead_process_is_not_sent_again(db: str) -> N
     first = await OutboxMessage.filter(chat_id="1").order_by("id").first()
     assert first
     clock = Clock()
-    await OutboxMessage.filter(id=first.id).update(claimed_at=clock.now)
+    await leases.announce()  # this process lives (PostgreSQL: its lock is held)
+    await OutboxMessage.filter(id=first.id).update(claimed_at=clock.now,
+                                                   claimed_by=leases.PROCESS)
     worker = OutboxWorker("telegram", sender, clock=clock)
     await worker.deliver_due()
     assert sender.delivered == []  # a fresh claim may be a live send elsewhere: wait
@@ -100,6 +102,29 @@ async def test_a_reply_claimed_by_a_dead_process_is_not_sent_again(db: str) -> N
     assert sender.delivered == [("1", "next")]
     closed = await OutboxMessage.get(id=first.id)
     assert closed.failed_at is not None and "interrupted" in (closed.last_error or "")
+
+
+async def test_a_claim_of_a_process_that_is_gone_is_closed_at_once(db: str) -> None:
+    """PostgreSQL, shared by processes: a fresh claim whose process holds no liveness lock
+    (killed) is closed at the next look, and the chat's next reply goes; SQLite has one
+    process, whose restart closes every claim."""
+    sender = ScriptedSender()
+    await queue("1", "in flight", "next")
+    first = await OutboxMessage.filter(chat_id="1").order_by("id").first()
+    assert first
+    clock = Clock()
+    await leases.announce()
+    await OutboxMessage.filter(id=first.id).update(claimed_at=clock.now,
+                                                   claimed_by=leases.PROCESS + 1)
+    worker = OutboxWorker("telegram", sender, clock=clock)
+    if leases.database_shared():
+        await worker.deliver_due()  # sees the claim, finds its process gone, closes it
+        await worker.deliver_due()
+    else:
+        assert await worker.report_interrupted() == 1
+        await worker.deliver_due()
+    assert sender.delivered == [("1", "next")]
+    assert (await OutboxMessage.get(id=first.id)).failed_at is not None
 
 
 async def test_two_workers_racing_send_each_reply_once_in_order(db: str) -> None:

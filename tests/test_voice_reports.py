@@ -1,7 +1,7 @@
 """A voice note becomes a report: a job in the database, Whisper off the event loop, one tap."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from peygir.conversation.dialogue import Dialogue
 from peygir.media_ingest.intake import store_by_hash
 from peygir.media_ingest.transcribe import Transcriber
 from peygir.messages.types import Attachment, Reply
+from peygir.ticket_store import leases
 from peygir.ticket_store.models import Attachment as AttachmentRow
 from peygir.ticket_store.models import JobStatus, Ticket, TranscriptionJob
 
@@ -96,12 +97,23 @@ async def test_a_job_interrupted_by_a_crash_runs_again_once(
 ) -> None:
     await send_voice(chat, "kx", voice_note, tmp_path / "media")
     job = await TranscriptionJob.get(chat_id="kx")
-    # The process died mid-transcription: the job is left running.
-    await TranscriptionJob.filter(id=job.id).update(status=JobStatus.RUNNING,
-                                                    started_at=datetime.now(UTC))
+    # The process died mid-transcription: the job is left running, claimed by it.
+    await TranscriptionJob.filter(id=job.id).update(
+        status=JobStatus.RUNNING, started_at=datetime.now(UTC), claimed_by=leases.PROCESS)
     ears = ScriptedEars("آسفالت کوچه ما پر از چاله شده")
-    worker = TranscriptionWorker(dialogue, lambda: ears)
+    worker = TranscriptionWorker(dialogue, lambda: ears, stale_after=60)
     assert await worker.run_once() is False  # running elsewhere, as far as anyone knows
+    if leases.database_shared():
+        # PostgreSQL, shared by processes: a job whose process lives (this one) stays its...
+        await leases.announce()
+        assert await worker.recover() == 0
+        # ...and one whose process is gone is queued again at once, as is one running past
+        # stale_after (its process hung).
+        await TranscriptionJob.filter(id=job.id).update(claimed_by=leases.PROCESS + 1)
+        assert await worker.recover() == 1
+        await TranscriptionJob.filter(id=job.id).update(
+            status=JobStatus.RUNNING, claimed_by=leases.PROCESS,
+            started_at=datetime.now(UTC) - timedelta(seconds=61))
     assert await worker.recover() == 1  # ...until a restart
     assert await worker.run_once()
     assert ears.calls == 1

@@ -17,6 +17,8 @@ from tortoise.context import TortoiseContext, get_current_context
 from tortoise.migrations.api import migrate
 from tortoise.queryset import ValuesListQuery
 
+from peygir.ticket_store import leases
+
 APP = "peygir"
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,10 @@ async def open_db(database_url: str, *, upgrade: bool = True) -> None:
         # transactions short under load (bench.bots: p99 under a steady 300 messages/s).
         sys.setswitchinterval(min(sys.getswitchinterval(), SQLITE_SWITCH_INTERVAL))
     if upgrade:
-        # In a task of its own: the migrator's tortoise context stays inside that task.
-        await asyncio.create_task(_migrate(config))
+        # In a task of its own: the migrator's tortoise context stays inside that task. On
+        # PostgreSQL under a lock: processes starting together upgrade one after another.
+        async with leases.Exclusive(database_url, leases.MIGRATIONS):
+            await asyncio.create_task(_migrate(config))
     context = TortoiseContext()
     with context:  # current while the models are bound; global fallback afterwards
         try:
@@ -109,6 +113,7 @@ async def open_db(database_url: str, *, upgrade: bool = True) -> None:
         except Exception:
             await context.close_connections()
             raise
+    leases.use(database_url)
     if sqlite_file:
         global _checkpointer
         _checkpointer = asyncio.create_task(_checkpoint_every(sqlite_file, CHECKPOINT_INTERVAL),
@@ -118,6 +123,7 @@ async def open_db(database_url: str, *, upgrade: bool = True) -> None:
 async def close_db() -> None:
     """Close the connections and forget the models' binding, so another database can follow."""
     global _checkpointer
+    await leases.release_all()
     if _checkpointer is not None:
         _checkpointer.cancel()
         await asyncio.gather(_checkpointer, return_exceptions=True)

@@ -48,6 +48,11 @@ class Citizen(Model):
     display_name = fields.CharField(max_length=128, null=True)
     standing = fields.CharEnumField(Standing, max_length=16, default=Standing.NONE)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Active citizens (issue 20; ticket_store/active.py): the name they chose for the public
+    # ranking (never the messenger's name or number), and when they opted in. None: not
+    # ranked; opting out clears both.
+    public_name = fields.CharField(max_length=64, null=True)
+    ranked_since = fields.DatetimeField(null=True)
 
     class Meta:
         table = "citizen"
@@ -210,6 +215,7 @@ class OutboxMessage(Model):
     # Set just before a sender hands the message to the messenger; a message claimed but not
     # sent when a process died may or may not have arrived, so it is not sent again.
     claimed_at = fields.DatetimeField(null=True)
+    claimed_by = fields.BigIntField(null=True)  # the claiming process (ticket_store.leases)
     failed_at = fields.DatetimeField(null=True)  # the messenger refused it for good
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
@@ -258,6 +264,7 @@ class TranscriptionJob(Model):
     attempts = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
+    claimed_by = fields.BigIntField(null=True)  # the transcribing process (ticket_store.leases)
     finished_at = fields.DatetimeField(null=True)
 
     class Meta:
@@ -592,6 +599,69 @@ class Open311Idempotency(Model):
         unique_together = (("client", "key"),)
 
 
+# -- petitions (issue 20; ticket_store/petitions.py) -----------------------------------------
+class PetitionStatus(StrEnum):
+    PENDING = "pending"  # proposed, waiting for staff: not public
+    OPEN = "open"  # approved: public, collecting signatures
+    REJECTED = "rejected"  # staff refused it: never public
+    PASSED = "passed"  # reached its threshold: a ticket awaits the unit's formal answer
+    ANSWERED = "answered"  # that ticket was answered (resolved, rejected or referred)
+
+
+class Petition(Model):
+    # A citizen's proposal that others sign. Its count is raised in the signature's own
+    # transaction; crossing the threshold is a conditional update on the status, so exactly
+    # one signature opens the ticket, however many sign at once.
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    text = fields.TextField()
+    district = fields.CharField(max_length=64, null=True)  # None: the whole city
+    # The proposer; None once retention removed a Citizen no ticket needed (the petition,
+    # public by then, stays).
+    citizen: fields.ForeignKeyNullableRelation[Citizen] = fields.ForeignKeyField(
+        "peygir.Citizen", related_name=False, null=True, on_delete=fields.SET_NULL)
+    citizen_id: int | None
+    channel = fields.CharField(max_length=32)  # the proposer's chat: told of the review
+    chat_id = fields.CharField(max_length=128)
+    photo: fields.ForeignKeyNullableRelation[Attachment] = fields.ForeignKeyField(
+        "peygir.Attachment", related_name=False, null=True, on_delete=fields.SET_NULL)
+    photo_id: int | None
+    status = fields.CharEnumField(PetitionStatus, max_length=16, default=PetitionStatus.PENDING)
+    threshold = fields.IntField(default=0)  # fixed at approval, from the pack's rules
+    answer_days = fields.IntField(default=0)
+    signature_count = fields.IntField(default=0)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, null=True, on_delete=fields.SET_NULL)
+    ticket_id: int | None
+    reviewed_by = fields.CharField(max_length=64, null=True)
+    review_note = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    reviewed_at = fields.DatetimeField(null=True)
+    passed_at = fields.DatetimeField(null=True)
+    answered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "petition"
+        indexes = (("status", "id"), ("ticket_id",))  # the list; a ticket's petition
+
+
+class PetitionSignature(Model):
+    # One person's signature: one channel identity (channel, user_id) signs a petition once,
+    # which the unique constraint holds even against two signatures racing. chat_id is where
+    # they hear that it passed and what the city answered.
+    id = fields.IntField(primary_key=True)
+    petition: fields.ForeignKeyRelation[Petition] = fields.ForeignKeyField(
+        "peygir.Petition", related_name=False, on_delete=fields.CASCADE)
+    channel = fields.CharField(max_length=32)
+    user_id = fields.CharField(max_length=128)
+    chat_id = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "petition_signature"
+        unique_together = (("petition", "channel", "user_id"),)
+
+
 # -- signed webhooks (issue 19; ticket_store/webhooks.py) ------------------------------------
 class WebhookSubscription(Model):
     id = fields.IntField(primary_key=True)
@@ -606,6 +676,149 @@ class WebhookSubscription(Model):
 
     class Meta:
         table = "webhook_subscription"
+
+
+# -- volunteers (issue 20; ticket_store/active.py) -------------------------------------------
+class ApplicationStatus(StrEnum):
+    PENDING = "pending"  # waiting for an operator
+    APPROVED = "approved"  # the citizen's standing became VOLUNTEER
+    REJECTED = "rejected"
+
+
+class VolunteerApplication(Model):
+    # A citizen's request, made in the chat, to be a municipal volunteer (همیار). An operator
+    # decides in the panel; the decision is a conditional update on the status, so two
+    # operators deciding at once decide once. The reason is the citizen's words: it goes with
+    # the citizen (cascade) and on their erasure request.
+    id = fields.IntField(primary_key=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "peygir.Citizen", related_name=False, on_delete=fields.CASCADE)
+    citizen_id: int
+    channel = fields.CharField(max_length=32)  # where the citizen hears the decision
+    chat_id = fields.CharField(max_length=128)
+    reason = fields.TextField()
+    status = fields.CharEnumField(ApplicationStatus, max_length=16,
+                                  default=ApplicationStatus.PENDING)
+    reviewed_by = fields.CharField(max_length=64, null=True)
+    review_note = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    reviewed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "volunteer_application"
+        indexes = (("status", "id"), ("citizen_id", "status"))
+
+
+# -- area alerts (issue 20; ticket_store/alerts.py) ------------------------------------------
+class AreaAlert(Model):
+    # A chat's daily digest of what was reported and resolved in one area: a district (by
+    # its code) or a circle (a point and a radius). The chat is the identity, nothing more.
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    chat_id = fields.CharField(max_length=128)
+    area_key = fields.CharField(max_length=96)  # "d:<district>" or "p:<lat>,<lon>,<metres>"
+    district = fields.CharField(max_length=64, null=True)
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    radius_m = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    # The digest covers tickets from ``since``; the local day of the last digest run is set
+    # by a conditional update, so two schedulers or a restart send a day's digest once.
+    since = fields.DatetimeField()
+    last_day = fields.IntField(null=True)
+
+    class Meta:
+        table = "area_alert"
+        unique_together = (("channel", "chat_id", "area_key"),)
+        indexes = (("last_day",),)
+
+
+# -- QR codes for staff and places (issue 20; ticket_store/qr.py) ----------------------------
+class QrSubjectKind(StrEnum):
+    STAFF = "staff"
+    PLACE = "place"
+
+
+class FeedbackKind(StrEnum):
+    PRAISE = "praise"
+    SUGGESTION = "suggestion"
+    COMPLAINT = "complaint"
+
+
+class QrSubject(Model):
+    # A staff member or a place from the city's file (``peygir qr sync``); ``ref`` is the
+    # city's own id. Citizens see only the name and the role (staff) or the name (places).
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(QrSubjectKind, max_length=8)
+    ref = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=128)
+    role = fields.CharField(max_length=128, default="")  # staff: the title citizens see
+    unit_code = fields.CharField(max_length=64, null=True)  # staff: for the review team only
+    place_kind = fields.CharField(max_length=16, null=True)  # park, bus_line, ...
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    district = fields.CharField(max_length=64, null=True)
+    services: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    active = fields.BooleanField(default=True)  # False once it left the city's file
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "qr_subject"
+        unique_together = (("kind", "ref"),)
+
+
+class QrCode(Model):
+    # One printed code: an unguessable token (secrets.token_urlsafe, 144 bits) until revoked.
+    id = fields.IntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[QrSubject] = fields.ForeignKeyField(
+        "peygir.QrSubject", related_name=False, on_delete=fields.CASCADE)
+    subject_id: int
+    token = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "qr_code"
+        indexes = (("subject_id", "revoked_at"),)
+
+
+class StaffFeedback(Model):
+    # Praise, a suggestion or a complaint about a staff member, for the review team (managers
+    # and administrators in the panel); never a ticket, never sent to the member's own unit.
+    # Who wrote it is not kept: only the channel it came on.
+    id = fields.IntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[QrSubject] = fields.ForeignKeyField(
+        "peygir.QrSubject", related_name=False, on_delete=fields.CASCADE)
+    subject_id: int
+    kind = fields.CharEnumField(FeedbackKind, max_length=16)
+    text = fields.TextField()
+    photo: fields.ForeignKeyNullableRelation[Attachment] = fields.ForeignKeyField(
+        "peygir.Attachment", related_name=False, null=True, on_delete=fields.SET_NULL)
+    photo_id: int | None
+    channel = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff_feedback"
+        indexes = (("subject_id", "kind", "created_at"), ("created_at",))
+
+
+class PlaceReport(Model):
+    # A ticket filed through a place's code: the place it was about (its counts in the panel).
+    id = fields.IntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[QrSubject] = fields.ForeignKeyField(
+        "peygir.QrSubject", related_name=False, on_delete=fields.CASCADE)
+    subject_id: int
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "peygir.Ticket", related_name=False, on_delete=fields.CASCADE)
+    ticket_id: int
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "place_report"
+        unique_together = (("ticket",),)
+        indexes = (("subject_id", "created_at"),)
 
 
 class WebhookDelivery(Model):

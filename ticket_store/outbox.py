@@ -26,7 +26,7 @@ from tortoise.expressions import Q
 
 from peygir.config.clock import utcnow
 from peygir.messages.types import Reply
-from peygir.ticket_store import chatlog
+from peygir.ticket_store import chatlog, leases
 from peygir.ticket_store.db import column, placeholders
 from peygir.ticket_store.models import OutboxMessage
 
@@ -114,12 +114,29 @@ async def take(channel: str, chat_id: str | None = None, limit: int | None = 100
 
 
 # -- a delivery worker's -------------------------------------------------------------------
-async def close_interrupted(channel: str, now: datetime) -> int:
+async def close_interrupted(channel: str, now: datetime,
+                            claimed_before: datetime | None = None) -> int:
     """Close the replies a dead process claimed but never marked: they may have arrived, so
-    they are given up, not sent again. Returns how many."""
-    return await OutboxMessage.filter(
-        channel=channel, claimed_at__isnull=False, sent_at__isnull=True, failed_at__isnull=True,
-    ).update(failed_at=now, last_error="interrupted by a restart; may have arrived")
+    they are given up, not sent again. ``claimed_before`` (a shared database): only claims
+    that old, or whose process is gone (``leases.dead_claim_sql``); younger claims of live
+    processes are in flight. Every claim when None (one process: all are a dead one's).
+    Returns how many."""
+    why = "interrupted by a restart; may have arrived"
+    if claimed_before is None:
+        return await OutboxMessage.filter(
+            channel=channel, claimed_at__isnull=False, sent_at__isnull=True,
+            failed_at__isnull=True).update(failed_at=now, last_error=why)
+    connection = connections.get("default")
+    marks = placeholders(connection, 4)
+    dead = (f" OR {leases.dead_claim_sql('claimed_by')}"
+            if connection.capabilities.dialect == "postgres" else "")
+    rows = await connection.execute_query_dict(
+        f"UPDATE {OutboxMessage._meta.db_table} SET failed_at = {marks[0]}, "
+        f"last_error = {marks[1]} WHERE channel = {marks[2]} AND claimed_at IS NOT NULL "
+        "AND sent_at IS NULL AND failed_at IS NULL "
+        f"AND (claimed_at <= {marks[3]}{dead}) RETURNING id",
+        [now, why, channel, claimed_before])
+    return len(rows)
 
 
 async def unsent(channel: str, limit: int, *, created_before: datetime | None = None,
@@ -142,7 +159,8 @@ async def claim(ids: list[int], now: datetime) -> set[int]:
     connection = connections.get("default")
     marks = placeholders(connection, len(ids) + 1)
     rows = await connection.execute_query_dict(
-        f"UPDATE {OutboxMessage._meta.db_table} SET claimed_at = {marks[0]} "
+        f"UPDATE {OutboxMessage._meta.db_table} SET claimed_at = {marks[0]}, "
+        f"claimed_by = {leases.PROCESS} "
         f"WHERE id IN ({', '.join(marks[1:])}) AND claimed_at IS NULL AND sent_at IS NULL "
         "RETURNING id",
         [now, *ids],
@@ -154,12 +172,6 @@ async def sent(ids: list[int], now: datetime) -> None:
     """Mark claimed replies sent: they reached the messenger."""
     if ids:
         await OutboxMessage.filter(id__in=ids).update(sent_at=now)
-
-
-async def release(ids: list[int]) -> None:
-    """Give claimed replies back unsent (a delivery stopped before them)."""
-    if ids:
-        await OutboxMessage.filter(id__in=ids).update(claimed_at=None)
 
 
 async def give_up(message: Queued, error: str, now: datetime) -> None:

@@ -36,7 +36,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from peygir.ticket_store import chatlog, happenings, outbox, store
+from peygir.ticket_store import chatlog, happenings, outbox, petitions, store
 from peygir.ticket_store.db import column
 from peygir.ticket_store.models import (
     Attachment,
@@ -387,6 +387,7 @@ async def erase_citizen(channel: str, user_id: str, chat_id: str, now: datetime,
     unit may call them with their consent. Call inside the update's transaction."""
     await _scrub_chat(channel, chat_id)
     await happenings.erase_chat(channel, chat_id)  # their words nobody placed
+    await petitions.forget_signer(channel, user_id)  # their signatures count, unnamed
     citizen = await Citizen.get_or_none(channel=channel, user_id=user_id)
     await _forget_transcript(channel, chat_id, citizen.id if citizen else None)
     if citizen is None:

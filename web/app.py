@@ -18,9 +18,10 @@ from fastapi.staticfiles import StaticFiles
 
 from peygir.bots.core import Core
 from peygir.config.clock import utcnow
+from peygir.config.roles import Role
 from peygir.media_ingest import links
 from peygir.ticket_store.models import Attachment, ForwardedReport
-from peygir.web import citymap, observe, open311
+from peygir.web import citymap, observe, open311, petitions, qr
 from peygir.web.api_docs import MEDIA_OK, answers
 from peygir.web.guards import (
     BodyLimit,
@@ -59,6 +60,12 @@ def create_app(core: Core) -> FastAPI:
     async def health() -> dict[str, object]:
         return {"ok": True, "services": len(core.pack.services), "faqs": len(core.pack.faqs)}
 
+    if Role.WEB not in core.settings.roles:
+        # A bots, worker or scheduler process: its health for the orchestrator, nothing else.
+        observe.install(app, core)
+        app.add_middleware(ForwardedHeaders, trusted=core.settings.trusted_proxies)
+        return app
+
     @app.get("/media/{name}", response_class=Response,
              responses={**MEDIA_OK, **answers(404)})
     async def evidence_photo(name: str) -> FileResponse:
@@ -85,6 +92,8 @@ def create_app(core: Core) -> FastAPI:
             app.include_router(routes)
     open311.install(app)
     citymap.install(app, core)
+    petitions.install(app, core)  # /petitions: the public list (issue 20)
+    qr.install(app, core)  # /q/<token>: a staff member's or a place's QR code (issue 20)
     observe.install(app, core)  # /readyz, and /metrics when PEYGIR_METRICS is on
     install_validation_errors(app)  # after Open311's, which keeps its own paths
     if core.settings.api_docs:

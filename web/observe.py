@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from peygir.bots.core import Core
 from peygir.conversation import metrics
 from peygir.ticket_store import health
+from peygir.web.drain import DRAINING
 from peygir.web.guards import parse_networks
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ async def readiness(core: Core) -> tuple[bool, dict[str, Any]]:
         reasons.append(f"database: {type(exc).__name__}")
     if not core.started:
         reasons.append("not started")
+    if DRAINING.is_set():  # SIGTERM with --drain: the proxy takes this process out first
+        reasons.append("shutting down")
     workers = core.workers()
     body["workers"] = {name: "running" if alive else "stopped" for name, alive in workers.items()}
     reasons += [f"worker {name} is not running" for name, alive in workers.items() if not alive]

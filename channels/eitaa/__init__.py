@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from peygir.channels.base import Duties
 from peygir.channels.eitaa.initdata import CHANNEL, EitaaUser, InitDataError, sign, verify_init_data
 from peygir.channels.eitaa.push import EitaaPush, take_for_app
 from peygir.channels.eitaa.routes import eitaa_routes
@@ -41,9 +42,11 @@ class EitaaChannel:
         self.sender = sender
         self.push = EitaaPush(sender, push_after=settings.eitaa_push_after)
         self.on_speech: Callable[[], None] = lambda: None  # the mini-app sends no voice
+        self.duties = Duties()
 
     async def start(self) -> None:
-        await self.push.start()
+        if self.duties.deliver:  # the mini-app's routes are the web app's
+            await self.push.start()
 
     async def stop(self) -> None:
         await self.push.stop()

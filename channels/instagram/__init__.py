@@ -36,4 +36,5 @@ def from_settings(settings: Settings, dialogue: Dialogue) -> InstagramBot | None
         session_file=settings.instagram_session, media_dir=settings.media_dir,
         interval=settings.instagram_poll_interval, jitter=settings.instagram_poll_jitter,
         max_backoff=settings.instagram_max_backoff, public_url=settings.public_base,
+        claim_timeout=settings.outbox_claim_timeout,
     )

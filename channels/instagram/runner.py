@@ -44,11 +44,13 @@ from instagrapi.exceptions import (
 from instagrapi.extractors import extract_direct_message
 from instagrapi.types import DirectMessage
 
-from peygir.channels.delivery import OutboxWorker, RetryLater, Undeliverable
+from peygir.channels.base import Duties
+from peygir.channels.delivery import CLAIM_TIMEOUT, OutboxWorker, RetryLater, Undeliverable
 from peygir.channels.downloads import keep_download
 from peygir.channels.instagram.wire import CHANNEL, dedup_key, direct_texts, item_to_incoming
 from peygir.conversation.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from peygir.messages.types import Attachment, IncomingMessage, Reply
+from peygir.ticket_store import leases
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ SLOW_DOWN = (PleaseWaitFewMinutes, RateLimitError, ClientThrottledError, Feedbac
 # Only a person can clear these (in the Instagram app, or with new credentials).
 NEEDS_A_PERSON = (ChallengeRequired, TwoFactorRequired, BadPassword)
 MESSAGES_PER_THREAD = 20  # items fetched per thread and poll
+STANDBY = 5.0  # seconds between a standby process's tries to become the poller
 OLDER_PAGES = 10  # pages of older items fetched for a thread whose new items overflow a poll
 
 
@@ -98,6 +101,7 @@ class InstagramBot:
         max_age: timedelta = timedelta(days=1),
         client_factory: Callable[[], Client] = Client,
         public_url: str = "",
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         self.dialogue = dialogue
         self.username = username
@@ -115,7 +119,8 @@ class InstagramBot:
         self.stopped = asyncio.Event()
         self.polled = asyncio.Event()  # set after each successful poll (tests wait on it)
         self.on_speech: Callable[[], None] = lambda: None
-        self.outbox = OutboxWorker(CHANNEL, InstagramSender(self))
+        self.duties = Duties()
+        self.outbox = OutboxWorker(CHANNEL, InstagramSender(self), claim_timeout=claim_timeout)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="instagram")
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -282,6 +287,12 @@ class InstagramBot:
 
     async def run(self) -> None:
         while not self.stopped.is_set():
+            # One process polls the account (several logins look like a hijack to Instagram);
+            # the others stand by until its lease frees.
+            if not await leases.hold("poll:instagram"):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopped.wait(), timeout=STANDBY)
+                continue
             try:
                 await self.poll_once()
                 self.failures = 0
@@ -325,10 +336,12 @@ class InstagramBot:
         if self._closed:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="instagram")
             self._closed = False
-        self._tasks = [
-            asyncio.create_task(self.run(), name="instagram-poll"),
-            asyncio.create_task(self.outbox.run(self.stopped), name="instagram-outbox"),
-        ]
+        self._tasks = []
+        if self.duties.receive:
+            self._tasks.append(asyncio.create_task(self.run(), name="instagram-poll"))
+        if self.duties.deliver:
+            self._tasks.append(asyncio.create_task(self.outbox.run(self.stopped),
+                                                   name="instagram-outbox"))
 
     async def stop(self) -> None:
         self.stopped.set()

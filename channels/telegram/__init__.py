@@ -38,7 +38,8 @@ def from_settings(settings: Settings, dialogue: Dialogue) -> Messengers | None:
         return None
     from peygir.channels.telegram.runner import Messengers  # aiogram loads only now
 
-    messengers = Messengers(dialogue, media_dir=settings.media_dir)
+    messengers = Messengers(dialogue, media_dir=settings.media_dir,
+                            claim_timeout=settings.outbox_claim_timeout)
     for channel, token, api, markdown in tokens:
         messengers.add(channel, token, api, markdown_by_default=markdown)
         log.info("%s bot on %s", channel, api)

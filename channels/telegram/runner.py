@@ -33,7 +33,8 @@ from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 from fastapi import APIRouter
 
-from peygir.channels.delivery import OutboxWorker
+from peygir.channels.base import Duties
+from peygir.channels.delivery import CLAIM_TIMEOUT, OutboxWorker
 from peygir.channels.downloads import keep_download
 from peygir.channels.telegram.sender import BotSender, TelegramSender
 from peygir.channels.telegram.session import BotApiSession
@@ -41,11 +42,13 @@ from peygir.channels.telegram.webhook import webhook_routes
 from peygir.channels.telegram.wire import fetch_file, to_incoming
 from peygir.conversation.dialogue import MAX_DOWNLOAD, SPOKEN_KINDS, Dialogue
 from peygir.messages.types import IncomingMessage
+from peygir.ticket_store import leases
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds of long polling
+STANDBY = 2.0  # seconds between a standby process's tries to become the poller
 
 
 class FloodGate:
@@ -98,8 +101,10 @@ class Messengers:
 
     name = "telegram"
 
-    def __init__(self, dialogue: Dialogue, media_dir: Path = Path("media")) -> None:
+    def __init__(self, dialogue: Dialogue, media_dir: Path = Path("media"), *,
+                 claim_timeout: float = CLAIM_TIMEOUT) -> None:
         self.dialogue = dialogue
+        self.claim_timeout = claim_timeout  # the outbox workers': see channels.delivery
         self.media_dir = media_dir
         # Our state lives in the database (the dialogue), not in aiogram's FSM: leaving the FSM
         # out spares a middleware and a storage lookup on every update.
@@ -114,12 +119,14 @@ class Messengers:
         self.webhook_base = ""
         self.webhook_secret = ""
         self.on_speech: Callable[[], None] = lambda: None  # a voice note was queued
+        self.duties = Duties()
 
     def add(self, channel: str, token: str, api_base: str, *, markdown_by_default: bool
             ) -> MessengerBot:
         bot = make_bot(token, api_base)
         sender = BotSender(TelegramSender(bot, markdown_by_default=markdown_by_default))
-        entry = MessengerBot(channel, bot, OutboxWorker(channel, sender))
+        entry = MessengerBot(channel, bot, OutboxWorker(channel, sender,
+                                                        claim_timeout=self.claim_timeout))
         # Bale's setWebhook takes no secret_token (reported in public code): it gets a
         # secret path instead, and Telegram gets both.
         entry.header_secret = not markdown_by_default
@@ -259,7 +266,13 @@ class Messengers:
 
     async def poll(self, entry: MessengerBot) -> None:
         delay = 1.0
+        lease = f"poll:{entry.channel}"
         while not entry.stopped.is_set():
+            # One poller per bot among the processes on one database: the messenger answers
+            # a second one 409. The others stand by and take over when the lease frees.
+            if not await leases.hold(lease):
+                await _sleep_or_stop(entry.stopped, STANDBY)
+                continue
             try:
                 updates = await entry.bot(GetUpdates(
                     offset=entry.offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
@@ -290,13 +303,15 @@ class Messengers:
         self._tasks = []
         for entry in self.bots:
             entry.stopped = asyncio.Event()  # a fresh one: the bots may be started again
-            if self.webhook_base:
-                await self._set_webhook(entry)
-            else:
-                self._tasks.append(asyncio.create_task(self.poll(entry),
-                                                       name=f"{entry.channel}-poll"))
-            self._tasks.append(asyncio.create_task(entry.outbox.run(entry.stopped),
-                                                   name=f"{entry.channel}-outbox"))
+            if self.duties.receive:
+                if self.webhook_base:
+                    await self._set_webhook(entry)
+                else:
+                    self._tasks.append(asyncio.create_task(self.poll(entry),
+                                                           name=f"{entry.channel}-poll"))
+            if self.duties.deliver:
+                self._tasks.append(asyncio.create_task(entry.outbox.run(entry.stopped),
+                                                       name=f"{entry.channel}-outbox"))
 
     async def _set_webhook(self, entry: MessengerBot) -> None:
         url = f"{self.webhook_base}/bot/{entry.channel}/{self.webhook_path(entry)}"

@@ -120,7 +120,8 @@ async def forward(apps, schema_editor) -> None:
                         "search will scan the tickets. Run CREATE EXTENSION pg_trgm as a "
                         "superuser, then CREATE INDEX as in migration 0011, to index it.")
             return
-        await schema_editor._run_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        # In public, which every city's search path ends with (PEYGIR_CITY: one schema each).
+        await schema_editor._run_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
     await schema_editor._run_sql(_PG_INDEX)
 
 

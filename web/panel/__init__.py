@@ -16,13 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peygir.bots.core import Core
 from peygir.web.panel import (
+    active,
     auth,
     citizens,
     dashboards,
     export,
     export_range,
+    feedback,
     interop,
     maps,
+    petitions,
     queues,
     replies,
     search,
@@ -38,8 +41,9 @@ def install(app: FastAPI, core: Core) -> None:
     app.state.panel_secure_cookies = core.settings.panel_secure_cookies
     router = APIRouter(prefix=PATH)
     for module in (auth, queues, maps, tickets, dashboards, export, export_range, users, replies,
-                   citizens, search, interop):
+                   citizens, search, interop, petitions, active):
         router.include_router(module.router)
+    router.include_router(feedback.router)  # QR codes' feedback (issue 20)
     # HTML pages and forms for people, not an API: left out of the OpenAPI document.
     app.include_router(router, include_in_schema=False)
 

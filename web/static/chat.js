@@ -623,7 +623,30 @@
     autoGrow: autoGrow,
   };
 
+  // A petition's sign link (/?petition=<id>, from /petitions) shows that petition with its
+  // «sign» button; the link itself never signs. The address is cleaned so a reload does not
+  // show it again.
+  function openPetition() {
+    var match = /[?&]petition=(\d{1,9})(?:&|$)/.exec(window.location.search);
+    if (!match) return;
+    if (window.history && typeof window.history.replaceState === "function") {
+      window.history.replaceState(null, "", window.location.pathname);
+    }
+    sendAction({ callback: "pet:show:" + match[1] });
+  }
+
+  // A staff member's or a place's QR code (/q/<token> redirects to /?qr=<token>) opens
+  // the chat with that entry known; the address is cleaned so the code is not kept in it.
+  function openQr() {
+    var match = /[?&]qr=([A-Za-z0-9_-]{16,64})(?:&|$)/.exec(window.location.search);
+    if (!match) return;
+    if (window.history && typeof window.history.replaceState === "function") {
+      window.history.replaceState(null, "", window.location.pathname);
+    }
+    sendAction({ callback: "qr:open:" + match[1] });
+  }
+
   autoGrow();
-  restore().then(poll); // the history first: a poll then brings only what is new
+  restore().then(poll).then(openPetition).then(openQr); // the history first: a poll then brings only what is new
   schedulePolling();
 })();
