@@ -38,7 +38,9 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port or settings.web_port
     logging.getLogger("peygir").info("web chat on http://%s:%s", host, port)
     roles = "all" if settings.roles == ALL else ",".join(sorted(settings.roles))
-    print(f"peygir: {roles} on http://{host}:{port}  (database {settings.database_url},"
+    from peygir.cli_backup import shown  # the database password stays out of the logs
+
+    print(f"peygir: {roles} on http://{host}:{port}  (database {shown(settings.database_url)},"
           f" pack {core.pack.folder}, {len(core.pack.services)} services,"
           f" {len(core.pack.faqs)} FAQ entries)", file=sys.stderr, flush=True)
     # proxy_headers=False: the app believes X-Forwarded-* only from PEYGIR_TRUSTED_PROXIES

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peygir.bots.core import Core
+from peygir.config.roles import Role
 from peygir.conversation import metrics
 from peygir.ticket_store import health
 from peygir.web.drain import DRAINING
@@ -63,10 +64,15 @@ async def readiness(core: Core) -> tuple[bool, dict[str, Any]]:
             "outbox_waiting": q.outbox_waiting, "outbox_lag_seconds": q.outbox_lag,
             "transcription_waiting": q.transcription_waiting,
             "transcription_lag_seconds": q.transcription_lag}
-        reasons += [f"outbox: replies for {channel} waiting {lag:.0f} s"
-                    for channel, lag in sorted(q.outbox_lag_by_channel.items())
-                    if lag > settings.ready_outbox_lag]
-        if q.transcription_lag > settings.ready_transcription_lag:
+        # A stuck queue makes the processes that work it not ready. A web-only process still
+        # serves: were it to count them, a proxy checking /readyz would take every web
+        # process out when the worker stops, and the web chat and panel with them.
+        if settings.roles & {Role.BOTS, Role.WORKER}:
+            reasons += [f"outbox: replies for {channel} waiting {lag:.0f} s"
+                        for channel, lag in sorted(q.outbox_lag_by_channel.items())
+                        if lag > settings.ready_outbox_lag]
+        if Role.WORKER in settings.roles and \
+                q.transcription_lag > settings.ready_transcription_lag:
             reasons.append(f"transcription: a voice note waiting {q.transcription_lag:.0f} s")
     return not reasons, {"ready": not reasons, "reasons": reasons, **body}
 
