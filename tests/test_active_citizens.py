@@ -17,7 +17,7 @@ import itertools
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,13 @@ from peygir.ticket_store.deadlines import Deadlines
 from peygir.ticket_store.models import (
     ApplicationStatus,
     Citizen,
-    OutboxMessage,
     Standing,
     Ticket,
     VolunteerApplication,
 )
 from peygir.ticket_store.workflow import Workflow
 from peygir.web.app import create_app
+from tests.botapi_support import TG, answer, buttons, settle
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, csrf_for, signed_in
 from tests.support import REPO_ROOT, serve_env
@@ -444,7 +444,6 @@ def test_names_and_periods() -> None:
 
 
 # -- Telegram through the Bot API of the tests ----------------------------------------------
-TG = "111:TELEGRAM"
 
 
 @pytest.fixture
@@ -462,20 +461,6 @@ async def bot(api: FakeBotApi, core: Core, tmp_path: Path) -> AsyncIterator[Mess
     await messengers.stop()
 
 
-def buttons(call: dict[str, Any]) -> list[str]:
-    markup = call["params"].get("reply_markup") or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-async def answer(api: FakeBotApi, chat: int, push: Callable[[], object], pattern: str
-                 ) -> dict[str, Any]:
-    mark = len(api.calls(TG))
-    push()
-    return await api.wait_for_sent(
-        TG, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
-        method="sendMessage", chat_id=chat, since=mark, timeout=15)
-
-
 async def tg_report(api: FakeBotApi, chat: int, text: str, where: tuple[float, float]
                     ) -> Ticket:
     asked = await answer(api, chat, lambda: api.push_message(TG, chat, text), "موقعیت|کدام")
@@ -486,14 +471,6 @@ async def tg_report(api: FakeBotApi, chat: int, text: str, where: tuple[float, f
     found = CODE.search(filed["params"]["text"])
     assert found
     return await Ticket.get(tracking_code=ascii_digits(found.group(0)))
-
-
-async def settle(api: FakeBotApi) -> None:
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if not api.pending(TG) and not await OutboxMessage.filter(
-                sent_at__isnull=True, channel="telegram").exists():
-            return
 
 
 async def test_telegram_opt_in_rank_and_volunteer_approved_in_the_panel(

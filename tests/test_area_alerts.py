@@ -27,6 +27,7 @@ from peygir.messages.digits import persian_digits
 from peygir.nlu.normalize import ascii_digits
 from peygir.ticket_store.models import AreaAlert, OutboxMessage, Ticket
 from peygir.ticket_store.workflow import Workflow
+from tests.botapi_support import TG, answer, buttons, settle
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import build_app, client, file
 
@@ -322,7 +323,6 @@ async def test_a_busy_day_lists_ten_lines_and_counts_the_rest(db: str, default_p
 
 
 # -- Telegram, through the real aiogram stack and the fake Bot API -----------------------------
-TG = "111:TELEGRAM"
 
 
 @pytest.fixture
@@ -340,21 +340,6 @@ async def bots(api: FakeBotApi, dialogue: Dialogue) -> AsyncIterator[Messengers]
     await messengers.stop()
 
 
-def buttons(call: dict[str, Any]) -> list[str]:
-    markup = call["params"].get("reply_markup") or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-async def answer(api: FakeBotApi, chat: int, push: Callable[[], object], pattern: str
-                 ) -> dict[str, Any]:
-    """Push an update, then the bot's message to ``chat`` matching ``pattern``."""
-    mark = len(api.calls(TG))
-    push()
-    return await api.wait_for_sent(
-        TG, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
-        method="sendMessage", chat_id=chat, since=mark, timeout=15)
-
-
 async def tg_report(api: FakeBotApi, chat: int, text: str, where: tuple[float, float]) -> str:
     """A report from a chat of its own (one chat's burst would meet the flood limit)."""
     asked = await answer(api, chat, lambda: api.push_message(TG, chat, text), "موقعیت|کدام")
@@ -370,13 +355,6 @@ async def tg_report(api: FakeBotApi, chat: int, text: str, where: tuple[float, f
 def digests_to(api: FakeBotApi, chat: int) -> list[dict[str, Any]]:
     return [c for c in api.sent(TG, chat_id=chat, method="sendMessage")
             if is_digest(c["params"].get("text", ""))]
-
-
-async def settle(api: FakeBotApi) -> None:
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if not api.pending(TG) and not await OutboxMessage.filter(sent_at__isnull=True).exists():
-            return
 
 
 async def test_telegram_subscribe_digest_once_and_unsubscribe_by_button(
@@ -411,7 +389,7 @@ async def test_telegram_subscribe_digest_once_and_unsubscribe_by_button(
     await tg_report(api, reporters[2], POTHOLE, IN_R2)  # 0.9 km from CENTRE: the circle's only
     await tg_report(api, reporters[3], BIN_FAR, FAR)  # nobody's
     await resolve(dialogue.workflow, old)  # 0.7 km from CENTRE, in r1: both
-    await settle(api)
+    await settle(api, channel=None)
 
     clock.at(1, 8)
     assert await tick(dialogue.workflow, clock, bots.wake) == 2
@@ -433,7 +411,7 @@ async def test_telegram_subscribe_digest_once_and_unsubscribe_by_button(
     # A second pass the same day sends nothing.
     clock.at(1, 12)
     assert await tick(dialogue.workflow, clock, bots.wake) == 0
-    await settle(api)
+    await settle(api, channel=None)
     assert len(digests_to(api, circle)) == 1 and len(digests_to(api, district)) == 1
 
     # The digest's own button: one tap, and the district's digests stop.
@@ -442,13 +420,13 @@ async def test_telegram_subscribe_digest_once_and_unsubscribe_by_button(
     assert "منطقه ۱" in gone["params"]["text"]
     clock.at(1, 13)
     await tg_report(api, reporters[4], POTHOLE, OLD_R1)  # inside both areas
-    await settle(api)
+    await settle(api, channel=None)
     clock.at(2, 8, 30)
     mark = len(api.calls(TG))
     assert await tick(dialogue.workflow, clock, bots.wake) == 1
     await api.wait_for_sent(TG, lambda c: is_digest(c["params"].get("text", "")),
                             method="sendMessage", chat_id=circle, since=mark, timeout=15)
-    await settle(api)
+    await settle(api, channel=None)
     assert len(digests_to(api, circle)) == 2
     assert len(digests_to(api, district)) == 1
     assert await AreaAlert.filter(chat_id=str(district)).count() == 0

@@ -7,7 +7,6 @@ anyone's identity."""
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -42,11 +41,11 @@ from peygir.ticket_store.models import (
 )
 from peygir.ticket_store.workflow import Workflow
 from peygir.web.app import create_app
+from tests.botapi_support import TG, buttons, said, settle, tap_then, text_then
 from tests.conftest import EVAL_PACK
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, csrf_for, jpeg, signed_in
 
-TG = "111:TELEGRAM"
 TITLE = "پارک محله برای کودکان"
 TEXT = "در محله ما هیچ زمین بازی برای کودکان نیست؛ لطفاً در زمین خالی کنار مسجد پارک بسازید."
 ANSWER_NOTE = "ساخت پارک در برنامهٔ سال آینده قرار گرفت."
@@ -343,38 +342,6 @@ async def bot(api: FakeBotApi, core: Core, tmp_path: Path) -> AsyncIterator[Mess
     await messengers.start()
     yield messengers
     await messengers.stop()
-
-
-def buttons(call: dict[str, Any]) -> list[str]:
-    markup = call["params"].get("reply_markup") or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-async def said(api: FakeBotApi, chat: int, since: int, pattern: str) -> dict[str, Any]:
-    return await api.wait_for_sent(
-        TG, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
-        method="sendMessage", chat_id=chat, since=since, timeout=15)
-
-
-async def text_then(api: FakeBotApi, chat: int, text: str, pattern: str) -> dict[str, Any]:
-    mark = len(api.calls(TG))
-    api.push_message(TG, chat, text)
-    return await said(api, chat, mark, pattern)
-
-
-async def tap_then(api: FakeBotApi, chat: int, data: str, pattern: str) -> dict[str, Any]:
-    mark = len(api.calls(TG))
-    api.push_callback(TG, chat, data)
-    return await said(api, chat, mark, pattern)
-
-
-async def settle(api: FakeBotApi) -> None:
-    """Until every update is confirmed and every reply sent (or 10 s)."""
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if not api.pending(TG) and not await OutboxMessage.filter(
-                sent_at__isnull=True, channel="telegram").exists():
-            return
 
 
 async def test_telegram_propose_sign_twice_and_cross_the_threshold(

@@ -10,7 +10,6 @@ and random; the printed sheet holds the labels and the city's name, and renders 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import re
@@ -40,7 +39,6 @@ from peygir.nlu.classifier import Classifier
 from peygir.ticket_store import qr
 from peygir.ticket_store.models import (
     FeedbackKind,
-    OutboxMessage,
     PlaceReport,
     QrCode,
     QrSubject,
@@ -50,11 +48,11 @@ from peygir.ticket_store.models import (
 from peygir.ticket_store.workflow import Workflow
 from peygir.web import qr_sheet
 from peygir.web.app import create_app
+from tests.botapi_support import TG, buttons, settle, tap_then, text_then
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, file, jpeg, signed_in
 from tests.support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT
 
-TG = "111:TELEGRAM"
 BASE = "https://137.example-city.ir"
 CITY = "شهرداری نمونه"
 STAFF_NAME, STAFF_ROLE, STAFF_UNIT = "مریم احمدی", "مأمور اجرائیات", "r1_services"
@@ -382,37 +380,6 @@ async def bot(api: FakeBotApi, core: Core, tmp_path: Path) -> AsyncIterator[Mess
     await messengers.start()
     yield messengers
     await messengers.stop()
-
-
-def buttons(call: dict[str, Any]) -> list[str]:
-    markup = call["params"].get("reply_markup") or {}
-    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
-
-
-async def said(api: FakeBotApi, chat: int, since: int, pattern: str) -> dict[str, Any]:
-    return await api.wait_for_sent(
-        TG, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
-        method="sendMessage", chat_id=chat, since=since, timeout=15)
-
-
-async def text_then(api: FakeBotApi, chat: int, text: str, pattern: str) -> dict[str, Any]:
-    mark = len(api.calls(TG))
-    api.push_message(TG, chat, text)
-    return await said(api, chat, mark, pattern)
-
-
-async def tap_then(api: FakeBotApi, chat: int, data: str, pattern: str) -> dict[str, Any]:
-    mark = len(api.calls(TG))
-    api.push_callback(TG, chat, data)
-    return await said(api, chat, mark, pattern)
-
-
-async def settle(api: FakeBotApi) -> None:
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if not api.pending(TG) and not await OutboxMessage.filter(
-                sent_at__isnull=True, channel="telegram").exists():
-            return
 
 
 async def test_telegram_start_links_for_staff_and_places(
