@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -43,7 +42,6 @@ from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from peygir.config.pack import Pack
@@ -757,22 +755,10 @@ async def database(url: str | None, folder: Path) -> AsyncIterator[str]:
     if url is None or url.startswith("sqlite"):
         yield url or f"sqlite://{folder / 'bench.db'}"
         return
-    import asyncpg
+    from bench.scratch import scratch_postgres
 
-    name = f"peygir_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    finally:
-        admin = await asyncpg.connect(url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_postgres(url, "peygir_bench") as scratch:
+        yield scratch
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -26,12 +26,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
+
+from bench.scratch import scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-DATABASE = "peygir_bench_processes"
+DATABASE = "peygir_bench_processes"  # the scratch database's prefix
 # Citizens' words written for this benchmark: reports, questions and thanks.
 TEXTS = [
     "چراغ‌های پارک محله ما شب‌ها خاموش است",
@@ -63,24 +64,6 @@ def _port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _fresh_database() -> str:
-    admin = await asyncpg.connect(ADMIN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    return f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-
-
-async def _drop_database() -> None:
-    admin = await asyncpg.connect(ADMIN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def _start(url: str, folder: Path, role: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -126,7 +109,11 @@ async def _load(bases: list[str], chats: int, messages: int) -> tuple[float, lis
 
 
 async def measure(processes: int, chats: int, messages: int) -> Run:
-    url = await _fresh_database()
+    async with scratch_postgres(ADMIN, DATABASE) as url:
+        return await _measure(url, processes, chats, messages)
+
+
+async def _measure(url: str, processes: int, chats: int, messages: int) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         started = [_start(url, Path(tmp), "all")]  # the first one upgrades the schema
         started += [_start(url, Path(tmp), "web") for _ in range(processes - 1)]
@@ -139,7 +126,6 @@ async def measure(processes: int, chats: int, messages: int) -> Run:
                 proc.terminate()
             for proc, _ in started:
                 proc.wait(timeout=20)
-    await _drop_database()
     return Run(processes, len(latencies), seconds, latencies)
 
 

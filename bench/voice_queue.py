@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNEL = "bench"
@@ -161,22 +160,10 @@ async def database(kind: str, admin_url: str, folder: Path) -> AsyncIterator[str
     if kind == "sqlite":
         yield f"sqlite://{folder / f'voice-{uuid.uuid4().hex[:6]}.db'}"
         return
-    import asyncpg
+    from bench.scratch import scratch_postgres
 
-    name = f"{SCRATCH_PREFIX}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_postgres(admin_url, SCRATCH_PREFIX) as url:
+        yield url
 
 
 async def queue_burst(size: int, notes: Sequence[Note], tag: str) -> tuple[list[int], float]:

@@ -186,18 +186,15 @@ class Settings(BaseSettings):
     def _city_schema_in_url(self) -> Settings:
         # The store reads the schema from the URL (tortoise's ?schema= sets the search path);
         # public stays on it for the extensions every city shares (pg_trgm).
-        url = self.database_url
-        if self.city and not url.startswith("sqlite") and not re.search(r"[?&]schema=", url):
-            self.database_url = f"{url}{'&' if '?' in url else '?'}schema={self.city},public"
+        if self.city and not self.database_url.startswith("sqlite"):
+            self.database_url = _unless_given(self.database_url, "schema", f"{self.city},public")
         return self
 
     @model_validator(mode="after")
     def _sqlite_sync_in_url(self) -> Settings:
         # The store reads the setting from the URL, where a parameter given by hand wins.
-        url = self.database_url
-        if self.sqlite_sync != "full" and url.startswith("sqlite:") and not re.search(
-                r"[?&]synchronous=", url, re.IGNORECASE):
-            self.database_url = f"{url}{'&' if '?' in url else '?'}synchronous={self.sqlite_sync}"
+        if self.sqlite_sync != "full" and self.database_url.startswith("sqlite:"):
+            self.database_url = _unless_given(self.database_url, "synchronous", self.sqlite_sync)
         return self
 
     @property
@@ -208,3 +205,11 @@ class Settings(BaseSettings):
     @property
     def open311_key_list(self) -> list[str]:
         return [k.strip() for k in self.open311_keys.split(",") if k.strip()]
+
+
+def _unless_given(url: str, key: str, value: str) -> str:
+    """``url`` with ``key=value`` among its parameters, unless it has that key already (a
+    parameter given by hand wins)."""
+    if re.search(rf"[?&]{key}=", url, re.IGNORECASE):
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{key}={value}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import itertools
 import re
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from peygir.bots.core import Core
@@ -51,6 +49,7 @@ from tests.botapi_support import TG, answer, buttons, settle
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, csrf_for, signed_in
 from tests.support import REPO_ROOT, serve_env
+from tests.webchat_support import WebCitizen, data_of, texts
 
 TZ = "Asia/Tehran"
 CODE = re.compile(r"[۰-۹]{8}")
@@ -87,37 +86,7 @@ def app(core: Core) -> Any:
 
 
 # -- the web chat's HTTP API ----------------------------------------------------------------
-_ids = itertools.count(1)
-
-
-class Browser:
-    """One browser: its cookie is its chat and its identity."""
-
-    def __init__(self, c: httpx.AsyncClient) -> None:
-        self.c = c
-
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        return await self._send({"text": text})
-
-    async def press(self, data: str) -> list[dict[str, Any]]:
-        return await self._send({"callback": data})
-
-    async def place(self, where: tuple[float, float]) -> list[dict[str, Any]]:
-        return await self._send({"location": {"lat": where[0], "lon": where[1]}})
-
-    async def _send(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = await self.c.post("/api/chat/send", json={"client_id": f"m{next(_ids)}",
-                                                           **body})
-        assert answer.status_code == 200, answer.text
-        replies: list[dict[str, Any]] = answer.json()["replies"]
-        return replies
-
-    async def poll(self) -> list[dict[str, Any]]:
-        answer = await self.c.get("/api/chat/poll")
-        assert answer.status_code == 200
-        replies: list[dict[str, Any]] = answer.json()["replies"]
-        return replies
-
+class Browser(WebCitizen):
     async def report(self, text: str, where: tuple[float, float]) -> Ticket:
         """Describe, pick the first subject if asked, send the point, confirm."""
         replies = await self.say(text)
@@ -129,18 +98,6 @@ class Browser:
         found = CODE.search(filed[-1]["text"])
         assert found, filed
         return await Ticket.get(tracking_code=ascii_digits(found.group(0)))
-
-    @property
-    def chat(self) -> str:
-        return self.c.cookies["peygir_chat"]
-
-
-def texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(r["text"] for r in replies)
-
-
-def data_of(replies: list[dict[str, Any]]) -> list[str]:
-    return [b["data"] for r in replies for row in r["buttons"] for b in row]
 
 
 @pytest.fixture

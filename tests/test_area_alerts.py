@@ -30,6 +30,7 @@ from peygir.ticket_store.workflow import Workflow
 from tests.botapi_support import TG, answer, buttons, settle
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import build_app, client, file
+from tests.webchat_support import data_of
 
 TZ = ZoneInfo("Asia/Tehran")
 CODE = re.compile(r"[۰-۹]{8}")
@@ -123,10 +124,6 @@ async def poll(c: httpx.AsyncClient) -> list[dict[str, Any]]:
     assert answer.status_code == 200, answer.text
     replies: list[dict[str, Any]] = answer.json()["replies"]
     return replies
-
-
-def data_of(replies: list[dict[str, Any]]) -> list[str]:
-    return [b["data"] for r in replies for row in r["buttons"] for b in row]
 
 
 async def web_report(c: httpx.AsyncClient, text: str, where: tuple[float, float]) -> str:

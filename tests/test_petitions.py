@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -45,6 +44,7 @@ from tests.botapi_support import TG, buttons, said, settle, tap_then, text_then
 from tests.conftest import EVAL_PACK
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, csrf_for, jpeg, signed_in
+from tests.webchat_support import WebCitizen, data_of, texts
 
 TITLE = "پارک محله برای کودکان"
 TEXT = "در محله ما هیچ زمین بازی برای کودکان نیست؛ لطفاً در زمین خالی کنار مسجد پارک بسازید."
@@ -93,53 +93,6 @@ def app(core: Core) -> Any:
 
 
 # -- the web chat's HTTP API ----------------------------------------------------------------
-class WebCitizen:
-    """One browser: its cookie is its chat and its identity."""
-
-    def __init__(self, c: httpx.AsyncClient) -> None:
-        self.c = c
-        self.n = 0
-
-    def _id(self) -> str:
-        self.n += 1
-        return f"m{self.n}"
-
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        return await self._send({"client_id": self._id(), "text": text})
-
-    async def press(self, data: str) -> list[dict[str, Any]]:
-        return await self._send({"client_id": self._id(), "callback": data})
-
-    async def _send(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = await self.c.post("/api/chat/send", json=body)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["replies"]
-
-    async def photo(self, data: bytes) -> list[dict[str, Any]]:
-        answer = await self.c.post("/api/chat/upload", params={
-            "client_id": self._id(), "kind": "photo"}, content=data,
-            headers={"Content-Type": "image/jpeg"})
-        assert answer.status_code == 200, answer.text
-        return answer.json()["replies"]
-
-    async def poll(self) -> list[dict[str, Any]]:
-        answer = await self.c.get("/api/chat/poll")
-        assert answer.status_code == 200
-        return answer.json()["replies"]
-
-    @property
-    def chat(self) -> str:
-        return self.c.cookies["peygir_chat"]
-
-
-def texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(r["text"] for r in replies)
-
-
-def data_of(replies: list[dict[str, Any]]) -> list[str]:
-    return [b["data"] for r in replies for row in r["buttons"] for b in row]
-
-
 @pytest.fixture
 async def browsers(app: Any) -> AsyncIterator[list[WebCitizen]]:
     clients = [client(app) for _ in range(3)]

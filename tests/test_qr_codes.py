@@ -52,6 +52,7 @@ from tests.botapi_support import TG, buttons, settle, tap_then, text_then
 from tests.fakes.botapi import FakeBotApi
 from tests.panel_support import client, file, jpeg, signed_in
 from tests.support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT
+from tests.webchat_support import WebCitizen, data_of, texts
 
 BASE = "https://137.example-city.ir"
 CITY = "شهرداری نمونه"
@@ -123,14 +124,9 @@ async def codes(db: str, tmp_path: Path) -> dict[str, str]:
 
 
 # -- the web chat's HTTP API ----------------------------------------------------------------
-class Browser:
+class Browser(WebCitizen):
     def __init__(self, c: httpx.AsyncClient) -> None:
-        self.c = c
-        self.n = 0
-
-    def _id(self) -> str:
-        self.n += 1
-        return f"q{self.n}"
+        super().__init__(c, prefix="q")
 
     async def scan(self, token: str) -> list[dict[str, Any]]:
         """What the page does after /q/<token>: the redirect, then the code's button."""
@@ -140,32 +136,6 @@ class Browser:
         page = await self.c.get(answer.headers["location"])
         assert page.status_code == 200
         return await self.press(f"qr:open:{token}")
-
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        return await self._send({"client_id": self._id(), "text": text})
-
-    async def press(self, data: str) -> list[dict[str, Any]]:
-        return await self._send({"client_id": self._id(), "callback": data})
-
-    async def _send(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = await self.c.post("/api/chat/send", json=body)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["replies"]
-
-    async def photo(self, data: bytes) -> list[dict[str, Any]]:
-        answer = await self.c.post("/api/chat/upload", params={
-            "client_id": self._id(), "kind": "photo"}, content=data,
-            headers={"Content-Type": "image/jpeg"})
-        assert answer.status_code == 200, answer.text
-        return answer.json()["replies"]
-
-
-def texts(replies: list[dict[str, Any]]) -> str:
-    return "\n".join(r["text"] for r in replies)
-
-
-def data_of(replies: list[dict[str, Any]]) -> list[str]:
-    return [b["data"] for r in replies for row in r["buttons"] for b in row]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import re
 import secrets
 import urllib.parse
 import zlib
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -68,28 +69,19 @@ class Leases:
         Ask again before each turn of the job: a lost connection loses every lease."""
         if self.dsn is None:
             return True
-        async with self._lock:
-            try:
-                connection = await self._connect()
-                if name in self._held:
-                    await connection.fetchval("SELECT 1")  # still connected: still ours
-                    return True
-                if await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)",
-                                             NAMESPACE, lock_key(self.prefix + name)):
-                    self._held.add(name)
-                    log.info("this process now holds the %s lease", name)
-                    return True
-                return False
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as lost:
-                if self._held:
-                    log.warning("lost the database connection that held %s (%s)",
-                                ", ".join(sorted(self._held)), lost)
-                await self._drop()
-                return False
 
-    def holds(self, name: str) -> bool:
-        """Whether the lease was ours at the last :meth:`hold` (no query)."""
-        return self.dsn is None or name in self._held
+        async def take(connection: asyncpg.Connection) -> bool:
+            if name in self._held:
+                await connection.fetchval("SELECT 1")  # still connected: still ours
+                return True
+            if not await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)",
+                                             NAMESPACE, lock_key(self.prefix + name)):
+                return False
+            self._held.add(name)
+            log.info("this process now holds the %s lease", name)
+            return True
+
+        return await self._on_connection(take)
 
     async def _connect(self) -> asyncpg.Connection:
         if self._connection is None or self._connection.is_closed():
@@ -106,13 +98,24 @@ class Leases:
         cannot be reached."""
         if self.dsn is None:
             return True
+
+        async def ping(connection: asyncpg.Connection) -> bool:
+            await connection.fetchval("SELECT 1")
+            return True
+
+        return await self._on_connection(ping)
+
+    async def _on_connection(self, work: Callable[[asyncpg.Connection], Awaitable[bool]]
+                             ) -> bool:
+        """``work`` on the leases' connection (made again if lost, with the liveness lock);
+        False when the database cannot be reached, and every lease is then given up."""
         async with self._lock:
             try:
-                await (await self._connect()).fetchval("SELECT 1")
-                return True
+                return await work(await self._connect())
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as lost:
-                log.warning("lost the database connection that shows this process alive (%s)",
-                            lost)
+                held = ", ".join(sorted(self._held)) or "none"
+                log.warning("lost the database connection of this process's leases (held: "
+                            "%s): %s", held, lost)
                 await self._drop()
                 return False
 
