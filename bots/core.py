@@ -70,10 +70,7 @@ class Core:
         if self.relearner is not None:
             self.relearner.labels_added()
 
-    async def learn(self) -> None:
-        """The city's labelled history (``peygir learn``) and what was learned while running
-        join the pack's phrases: trained at start, off the event loop, before any message is
-        read; later labels retrain it in the background (bots.relearn)."""
+    def _relearner(self) -> Relearner:
         if self.relearner is None:  # once per Core: a restarted one keeps what it learned
             settings = self.settings
             # Until history is trained, the pack alone serves: the classifier built above.
@@ -82,7 +79,29 @@ class Core:
                 after_labels=settings.retrain_after_labels, every=settings.retrain_every,
                 check_interval=settings.retrain_check)
             self.dialogue.on_label = self.relearner.labels_added
-        await self.relearner.retrain()
+        return self.relearner
+
+    async def learn(self) -> None:
+        """Train on the city's labelled history (``peygir learn``) and what was learned while
+        running, off the event loop, and wait for it. ``start`` does not wait: the pack alone
+        serves until this first training is done (minutes for a 2,000-entry pack), then
+        later labels retrain it in the background (bots.relearn)."""
+        relearner = self._relearner()
+        if relearner.history_trained:
+            await relearner.retrain()
+        else:
+            await relearner.first()
+
+    async def trained(self) -> None:
+        """Wait until the history stored at start serves (at once when nothing learns here)."""
+        if self.relearner is not None:
+            await self.relearner.first_done.wait()
+
+    @property
+    def classifies(self) -> bool:
+        """Whether this process reads citizens' messages (web chat and webhooks, polling, or
+        transcripts): only then is a learned model worth its training time and memory."""
+        return bool(self.settings.roles & {Role.WEB, Role.BOTS, Role.WORKER})
 
     # The web chat, and each messenger whose settings are there (built with the Core, so the
     # web app can mount their routes before anything starts; started and stopped with it).
@@ -156,12 +175,13 @@ class Core:
     async def start(self) -> None:
         """Open the database and start what this process's roles ask for (config/roles.py):
         ``bots`` polls the messengers, ``bots`` and ``worker`` deliver the outbox, ``worker``
-        transcribes and forwards, ``scheduler`` runs the deadlines. Every process learns,
-        because every process that handles a message classifies it."""
+        transcribes and forwards, ``scheduler`` runs the deadlines. Every process that handles
+        a message learns, in the background: the pack alone answers until it has trained."""
         roles = self.settings.roles
         await open_db(self.settings.database_url)
         await leases.announce()  # alive, before anything is claimed under this process's name
-        await self.learn()
+        if self.classifies:
+            self._relearner()
         self.started = True
         self._stopping = asyncio.Event()  # a fresh one: a Core may be started again after stop
         duties = Duties(receive=Role.BOTS in roles,
@@ -174,8 +194,8 @@ class Core:
             self._start_scheduler()
         if Role.WORKER in roles:
             self._start_interop()
-        assert self.relearner is not None
-        self._run(self.relearner.run(self._stopping), "relearn")
+        if self.relearner is not None:  # trains on the stored history first, then follows
+            self._run(self.relearner.run(self._stopping), "relearn")
         if leases.database_shared():
             # Others recover what a dead process claimed: keep showing this one alive.
             self._run(loop.work("liveness", leases.announce, self._stopping, ALIVE_EVERY),

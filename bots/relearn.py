@@ -68,6 +68,9 @@ class Relearner:
         self._check = serving
         self._lock = asyncio.Lock()
         self._nudged = False  # a label was added here: let its transaction commit first
+        # The history stored at start: trained on (or found empty), and tried at least once.
+        self.history_trained = False
+        self.first_done = asyncio.Event()
 
     def labels_added(self) -> None:
         self._nudged = True
@@ -112,12 +115,30 @@ class Relearner:
         return _Trained(outcome, serving, check)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Check for new labels until ``stopping`` is set; a failed retrain is logged and
-        tried again at the next check, and the serving model stays."""
+        """Train on the stored history first (the pack alone serves meanwhile), then check
+        for new labels until ``stopping`` is set. A failed training is logged and tried again
+        at the next check; whatever serves stays."""
         await loop.work("retraining", self._check_once, stopping, self.check_interval,
                         self.wake)
 
+    async def first(self) -> Outcome | None:
+        """Train on what the database holds now. :attr:`first_done` is set once this has
+        been tried, whether it worked or failed, so nobody waits on a database that is down."""
+        try:
+            outcome = await self.retrain()
+        except asyncio.CancelledError:
+            raise  # stopped: a later start tries again
+        except Exception:
+            self.first_done.set()
+            raise
+        self.history_trained = True
+        self.first_done.set()
+        return outcome
+
     async def _check_once(self) -> None:
+        if not self.history_trained:
+            await self.first()
+            return
         if self._nudged:
             self._nudged = False
             await asyncio.sleep(DEBOUNCE)  # the label's transaction commits; others follow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import os
@@ -251,6 +252,7 @@ async def test_serve_answers_with_the_history_in_its_database(
     async def offered(core: Core, chat: str, update: int) -> str:
         await core.start()
         try:
+            await core.trained()  # the pack alone answers until the history is trained
             channel = MemoryChannel(core.dialogue)
             replies = await channel.send(channel.message(chat, MESSAGE, update_id=update))
             return json.dumps([r.to_payload() for r in replies], ensure_ascii=False)
@@ -270,3 +272,64 @@ async def test_serve_answers_with_the_history_in_its_database(
     assert core.classifier.learned is not None and core.dialogue.classifier is core.classifier
     asphalt = next(s for s in core.pack.services if s.service_code == "asphalt").service_name
     assert asphalt not in before and asphalt in after, (before, after)
+
+
+async def test_start_answers_with_the_pack_while_the_history_trains(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 2,000-entry pack with history takes minutes to train: `peygir serve` answers with
+    the pack alone meanwhile, and the learned model serves once it is ready."""
+    import threading
+
+    from peygir.bots.core import Core
+    from peygir.bots.relearn import Relearner
+    from peygir.channels.memory import MemoryChannel
+    from peygir.config.settings import Settings
+    from tests.test_learned import HISTORY, MESSAGE
+
+    await open_db(database_url)
+    await add_examples([NewExample(text, "service", "asphalt") for text in HISTORY],
+                       normalise=normalize)
+    await close_db()
+    release = threading.Event()
+    train = Relearner._train
+
+    def slow_train(self: Relearner, rows):  # type: ignore[no-untyped-def]
+        assert release.wait(30), "the test never let training finish"
+        return train(self, rows)
+
+    monkeypatch.setattr(Relearner, "_train", slow_train)
+    core = Core.build(Settings(database_url=database_url, media_dir=tmp_path / "media"))
+    await core.start()
+    try:
+        channel = MemoryChannel(core.dialogue)
+        meanwhile = await channel.send(channel.message("early", MESSAGE, update_id=1))
+        assert meanwhile and core.classifier.learned is None  # answered by the pack alone
+        assert not core.relearner.first_done.is_set()  # type: ignore[union-attr]
+        release.set()
+        await asyncio.wait_for(core.trained(), 30)
+        assert core.classifier.learned is not None and core.dialogue.classifier is core.classifier
+        later = await channel.send(channel.message("later", MESSAGE, update_id=2))
+        asphalt = next(s for s in core.pack.services if s.service_code == "asphalt").service_name
+        assert asphalt in json.dumps([r.to_payload() for r in later], ensure_ascii=False)
+    finally:
+        release.set()
+        await core.stop()
+
+
+async def test_a_scheduler_only_process_does_not_train(
+        postgres_database: str, tmp_path: Path) -> None:
+    """The scheduler reads no citizen's message, so it spends no time or memory on a model."""
+    from peygir.bots.core import Core
+    from peygir.config.settings import Settings
+    from tests.conftest import _reset_postgres
+
+    await _reset_postgres(postgres_database)
+    core = Core.build(Settings(database_url=postgres_database, media_dir=tmp_path / "media",
+                               role="scheduler"))
+    await core.start()
+    try:
+        await asyncio.wait_for(core.trained(), 5)
+        assert core.relearner is None and core.task("relearn") is None
+        assert core.task("scheduler") is not None
+    finally:
+        await core.stop()
