@@ -49,7 +49,9 @@ class Core:
         settings = settings or Settings()
         pack = load_pack(settings.pack)
         one_blas_thread()  # a message's few hundred rows: threads only wait
-        classifier = Classifier(pack)
+        # The matcher alone, at once: the learned model (from the pack's phrases and any
+        # history) is fitted in the background when the process starts (bots.relearn).
+        classifier = Classifier(pack, learned_weight=0)
         workflow = Workflow(pack, voice=Notices(pack, settings.timezone),
                             timezone=settings.timezone)
         dialogue = Dialogue(pack, classifier, workflow=workflow, timezone=settings.timezone)

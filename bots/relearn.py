@@ -87,8 +87,8 @@ class Relearner:
         the new model serves only if it passes the check."""
         async with self._lock:  # one retrain at a time, whoever asks
             rows = await example_store.load_examples()
-            if not rows and self.trained_upto == 0:
-                return None
+            if not rows and self.history_trained and self.trained_upto == 0:
+                return None  # the pack's own model serves already, and nothing is new
             trained = await asyncio.to_thread(self._train, rows)
             self.last_trained = self.clock()
             if trained.serving is not None:

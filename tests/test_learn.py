@@ -262,7 +262,7 @@ async def test_serve_answers_with_the_history_in_its_database(
     settings = Settings(database_url=database_url, media_dir=tmp_path / "media")
     core = Core.build(settings)
     before = await offered(core, "before", 1)
-    assert core.classifier.learned is None
+    assert core.classifier.cold  # the pack's own phrases only
     await open_db(database_url)
     await add_examples([NewExample(text, "service", "asphalt") for text in HISTORY],
                        normalise=normalize)
@@ -270,6 +270,7 @@ async def test_serve_answers_with_the_history_in_its_database(
     core = Core.build(settings)
     after = await offered(core, "after", 2)
     assert core.classifier.learned is not None and core.dialogue.classifier is core.classifier
+    assert core.classifier.learned.trained_on == len(HISTORY)
     asphalt = next(s for s in core.pack.services if s.service_code == "asphalt").service_name
     assert asphalt not in before and asphalt in after, (before, after)
 
@@ -308,6 +309,7 @@ async def test_start_answers_with_the_pack_while_the_history_trains(
         release.set()
         await asyncio.wait_for(core.trained(), 30)
         assert core.classifier.learned is not None and core.dialogue.classifier is core.classifier
+        assert core.classifier.learned.trained_on == len(HISTORY)
         later = await channel.send(channel.message("later", MESSAGE, update_id=2))
         asphalt = next(s for s in core.pack.services if s.service_code == "asphalt").service_name
         assert asphalt in json.dumps([r.to_payload() for r in later], ensure_ascii=False)

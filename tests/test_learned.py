@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from peygir.config.pack import Pack, Service
-from peygir.nlu.classifier import Classifier
+from peygir.nlu.classifier import Classifier, Intent
 from peygir.nlu.learned import Example, LearnedModel, label_of
 from peygir.nlu.normalize import match_tokens, normalize
 from tests.hostile.test_classify_cost import HOSTILE, PEAK_BOUND, address_space_cap
@@ -195,20 +195,38 @@ def test_fused_answers_are_the_same_under_every_hash_seed(tmp_path: Path) -> Non
     assert len(outputs) == 1
 
 
-def test_cold_start_answers_are_the_matchers(default_pack: Pack,
-                                             default_classifier: Classifier) -> None:
-    """With the pack alone the learned model weighs nothing (it lowered dev top-1 in
-    cross-validation), so it is not even trained; forced in, it changes answers only where
-    it weighs, and the kinds of the pack's own phrases stay."""
-    assert default_classifier.learned is None
-    assert default_classifier.learned_weight == 0.0
-    matcher = Classifier(default_pack, learned_weight=0.3)
-    assert matcher.learned is not None and matcher.learned.trained_on == 0
+def scored(intent: Intent) -> dict[tuple[str, str | None], float]:
+    """Each entry an intent names, with its score."""
+    head = {} if intent.kind not in ("service", "faq") else {
+        (intent.kind, intent.code or intent.faq_id): intent.score}
+    return head | {(c.kind, c.key): c.score for c in intent.alternatives}
+
+
+def test_cold_start_reranks_but_never_makes_the_matcher_surer(
+        default_pack: Pack, default_classifier: Classifier) -> None:
+    """With the pack alone the learned model (fitted on the pack's phrases) only reorders the
+    matcher's candidates: every score stays the matcher's, it never turns an answer the
+    matcher was unsure of into one acted on, never answers what the matcher found nothing
+    in, and the pack's own phrases keep their kinds."""
+    assert default_classifier.cold and default_classifier.learned is not None
+    assert default_classifier.learned.trained_on == 0 and default_classifier.learned_weight > 0
+    matcher = Classifier(default_pack, learned_weight=0)
+    assert matcher.learned is None and not matcher.cold
     phrases = [s.service_name for s in default_pack.services[:15]]
     phrases += [f.question for f in default_pack.faqs[:10]]
+    messages = phrases + list(HISTORY) + ["qwzx فلان بهمان", "هوا امروز خوبه", MESSAGE]
+    for text in messages:
+        plain, fused = matcher.analyse(text), default_classifier.analyse(text)
+        plain_scores = scored(plain)
+        for entry, score in scored(fused).items():
+            if entry in plain_scores:
+                assert score == pytest.approx(plain_scores[entry]), text
+        assert fused.confident <= plain.confident or fused.kind in ("status", "greeting"), text
+        if plain.kind == "unknown":
+            assert fused.kind == "unknown", text
     for text in phrases:
-        plain, fused = default_classifier.analyse(text), matcher.analyse(text)
-        assert (fused.kind, fused.code, fused.faq_id) == (plain.kind, plain.code, plain.faq_id)
+        plain, fused = matcher.analyse(text), default_classifier.analyse(text)
+        assert fused.kind == plain.kind, text
     assert default_classifier.classify(default_pack.services[0].service_name).kind == "service"
     assert default_classifier.classify(default_pack.faqs[0].question).kind == "faq"
 
