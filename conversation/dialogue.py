@@ -296,6 +296,10 @@ class Dialogue:
         self, msg: IncomingMessage, clean: str, intent: Intent, state: ChatState
     ) -> list[Reply]:
         if intent.kind == "status":
+            if not intent.tracking_code and intent.alternatives:
+                again = await self._report_again(msg, clean, intent, state)
+                if again:
+                    return again
             return await self._status(msg, intent.tracking_code)
         if intent.kind == "greeting":
             thanks = any(word in clean for word in _THANKS)
@@ -338,6 +342,17 @@ class Dialogue:
         return [Reply(heard + "\n" + replies[0].text, buttons=replies[0].buttons)]
 
     # -- services and drafts -----------------------------------------------------------------
+    async def _report_again(self, msg: IncomingMessage, clean: str, intent: Intent,
+                            state: ChatState) -> list[Reply]:
+        """«I reported it, still nothing» from a chat with no report of its own here (it
+        called 137, say): ask for the code, and offer to report it here with the subjects
+        the message names. Nothing when the chat has reports to list."""
+        named = tuple(c for c in intent.alternatives if c.kind == "service")
+        if not named or await store.recent_tickets(msg.channel, msg.chat_id):
+            return []
+        offer = self._offer_choices(clean, Intent("unknown", 0.0, alternatives=named), state)
+        return [Reply(texts.ASK_CODE + "\n" + texts.REPORT_HERE, buttons=offer[0].buttons)]
+
     def _offer_choices(self, clean: str, intent: Intent, state: ChatState) -> list[Reply]:
         options = intent.choices(3)
         rows = tuple((self._choice_button(kind, key),) for kind, key in options)

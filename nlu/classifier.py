@@ -30,6 +30,7 @@ from peygir.nlu.concepts import concept
 from peygir.nlu.fuzzy_index import MAX_FUZZY_LEN, FuzzyVocab, light_stem
 from peygir.nlu.learned import LabelledExample, LearnedModel, label_of
 from peygir.nlu.lexicon import (
+    FOLLOW_UP_WORDS,
     GREETING_WORDS,
     HOW_WHERE_WORDS,
     PROBLEM_WORDS,
@@ -37,6 +38,7 @@ from peygir.nlu.lexicon import (
     STATUS_ASK_WORDS,
     STATUS_WORDS,
     STOPWORDS,
+    says_it_was_reported,
 )
 from peygir.nlu.ngrams import TrigramIndex, trigrams
 from peygir.nlu.normalize import ascii_digits, match_tokens, normalize
@@ -443,7 +445,8 @@ class Classifier:
         if code:
             return Intent("status", 1.0, tracking_code=code.group(1), confident=True)
 
-        tokens = self._rejoin([t for t in match_tokens(clean)[:MAX_TOKENS] if not t.isdigit()])
+        words = [t for t in match_tokens(clean)[:MAX_TOKENS] if not t.isdigit()]
+        tokens = self._rejoin(words)
         # A word said twice («بو بو», common in transcripts) is one piece of evidence.
         content = list(dict.fromkeys(t for t in tokens if t not in _NOT_TOPICAL))
         informative = [t for t in content if t not in GREETING_WORDS]
@@ -461,9 +464,13 @@ class Classifier:
         asks_status = any(t in STATUS_WORDS for t in tokens) and (
             any(t in STATUS_ASK_WORDS for t in tokens) or bool(WHAT_BECAME_OF.search(clean))
         )
+        # «I reported it ... still nothing?»: a follow-up, however well it names the problem.
+        follows_up = says_it_was_reported(words) and (
+            any(t in FOLLOW_UP_WORDS or t in STATUS_ASK_WORDS for t in tokens)
+            or bool(WHAT_BECAME_OF.search(clean)) or is_question)
         if fuse:
             ranked = self._fuse(clean, ranked, 5)
-        if asks_status and top_score < 0.75:
+        if follows_up or (asks_status and top_score < 0.75):
             return Intent("status", 0.8, alternatives=tuple(ranked[:3]), confident=True)
         barely_informative = len(informative) <= 2 and top_score < self.threshold
         if has_greeting and (not informative or barely_informative):

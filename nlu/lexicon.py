@@ -6,6 +6,8 @@ pack. Entries are written in plain Persian and folded with the same function as 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from peygir.nlu.normalize import match_tokens
 
 _STOPWORDS_TEXT = """
@@ -82,6 +84,22 @@ STATUS_ASK_TEXT = """
 """
 
 
+# «I reported it» in the ways people say it: a word for the report and a first-person (or
+# perfect) verb. With a follow-up cue below, a message asks what became of an earlier report
+# («دو هفته پیش زنگ زدم ... هنوز کسی نیومده»), even when it names the problem again.
+REPORTED_NOUNS_TEXT = """
+ثبت گزارش اطلاع اعلام زنگ تماس پیام درخواست شکایت
+"""
+REPORTED_VERBS_TEXT = """
+کردم کردیم کرده کردهام کردهایم دادم دادیم داده دادهام دادهایم زدم زدیم زده زدهام زدهایم
+گرفتم گرفتیم گرفته گرفتهام گرفتهایم فرستادم فرستادیم فرستاده
+"""
+# What is asked of that earlier report: still nothing, why, when, any news.
+FOLLOW_UP_TEXT = """
+هنوز خبری اقدامی رسیدگی جوابی چرا کی پس
+"""
+
+
 def _fold_all(text: str) -> frozenset[str]:
     """The folded words of a list; lines starting with «#» are notes, not words (read as
     Finglish, «carry no topic» would make «کاری» and «نو» stopwords)."""
@@ -96,3 +114,12 @@ HOW_WHERE_WORDS = _fold_all(_HOW_WHERE_TEXT)
 PROBLEM_WORDS = _fold_all(_PROBLEM_TEXT)
 STATUS_WORDS = _fold_all(STATUS_WORDS_TEXT)
 STATUS_ASK_WORDS = _fold_all(STATUS_ASK_TEXT)
+REPORTED_NOUNS = _fold_all(REPORTED_NOUNS_TEXT)
+REPORTED_VERBS = _fold_all(REPORTED_VERBS_TEXT)
+FOLLOW_UP_WORDS = _fold_all(FOLLOW_UP_TEXT)
+
+
+def says_it_was_reported(tokens: list[str]) -> bool:
+    """Whether folded ``tokens`` say «I (we) reported it»: a report word, then its verb."""
+    return any(word in REPORTED_NOUNS and verb in REPORTED_VERBS
+               for word, verb in pairwise(tokens))

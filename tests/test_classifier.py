@@ -24,6 +24,27 @@ def test_where_is_my_request_without_a_code(default_classifier: Classifier) -> N
     assert default_classifier.classify("درخواستم چی شد؟").kind == "status"
 
 
+@pytest.mark.parametrize("text", [
+    "سه روز پیش زنگ زدم برای لامپ سوخته کوچه، هنوز کسی نیومده",
+    "هفته قبل گزارش داده بودم که سطل زباله سر خیابون شکسته، چرا درستش نکردن؟",
+    "از طریق همین ربات ثبت کردم که درخت افتاده، خبری نشد",
+    "ما شکایت کرده بودیم از سروصدای کارگاه، چی شد پس؟",
+])
+def test_asking_after_an_earlier_report_is_status(any_classifier: Classifier, text: str) -> None:
+    """«I reported it ... still nothing»: a follow-up even without a code, however well it
+    names the problem (the dialogue then lists the citizen's own recent reports)."""
+    assert any_classifier.classify(text).kind == "status"
+
+
+@pytest.mark.parametrize("text", [
+    "زنگ زدم ۱۳۷ گفتن اینجا بنویسم: جلوی مدرسه چاله بزرگی هست",
+    "تماس گرفتم ولی کسی جواب نداد، میخوام بگم لامپ کوچه سوخته",
+])
+def test_mentioning_a_call_is_not_a_follow_up(default_classifier: Classifier, text: str) -> None:
+    """A new report that says how the citizen got here is still a report."""
+    assert default_classifier.classify(text).kind == "service"
+
+
 @pytest.mark.parametrize("text", ["سلام", "سلااام وقتتون بخیر", "مرسی 🙏", "خسته نباشید"])
 def test_greetings(any_classifier: Classifier, text: str) -> None:
     assert any_classifier.classify(text).kind == "greeting"

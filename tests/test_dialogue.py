@@ -205,3 +205,28 @@ async def test_stale_button_is_answered_politely(chat: MemoryChannel) -> None:
     assert replies and "گزارشی" in replies[-1].text
     replies = await chat.say("mia", callback="svc:does_not_exist")
     assert replies
+
+
+FOLLOW_UP = "سه روز پیش زنگ زدم ۱۳۷ برای سطل زباله شکسته سر کوچه، هنوز کسی نیومده"
+
+
+async def test_a_follow_up_without_code_can_be_reported_here(chat: MemoryChannel) -> None:
+    """A citizen who reported by phone has no code and no report in this chat: asked for
+    the code, and offered to report it here under the subjects the message names."""
+    replies = await chat.say("ida", FOLLOW_UP)
+    assert "کد پیگیری" in replies[-1].text and "همین‌جا دوباره گزارش" in replies[-1].text
+    datas = buttons(replies[-1])
+    assert "svc:waste_bin" in datas and datas[-1] == "svc:none"
+    replies = await chat.say("ida", callback="svc:waste_bin")
+    assert replies[-1].request_location
+    replies = await chat.say("ida", "خیابان بهار، کوچه ۴")
+    filed = await chat.say("ida", callback="confirm")
+    ticket = await Ticket.get(tracking_code=tracking_code(filed))
+    assert ticket.service_code == "waste_bin" and "زنگ زدم" in ticket.description
+
+
+async def test_a_follow_up_from_a_chat_with_reports_lists_them(chat: MemoryChannel) -> None:
+    code = await report(chat, "jack", "سطل زباله سر کوچه‌مون پر شده و بو میده")
+    replies = await chat.say("jack", FOLLOW_UP)
+    assert CODE.search(replies[-1].text).group(0) == to_persian_digits(code)
+    assert not any(d.startswith("svc:") for d in buttons(replies[-1]))
