@@ -345,6 +345,61 @@ def _total(hits: dict, setting: Setting) -> str:
     return f"{sum(r[0] for r in rows) / n:.3f} / {sum(r[1] for r in rows) / n:.3f}"
 
 
+# ---------------------------------------------------------------- transfer to unseen lines
+
+FRESH = ROOT / "bench" / "fresh" / "eval_pack.jsonl"
+TRANSFER_KINDS = ("service", "faq", "status", "unknown")
+
+
+def transfer(pack: Pack, dev: Sequence[DevLine], fresh: Sequence[DevLine],
+             heard: Mapping[str, Heard]) -> list[dict]:
+    """The issue's own question on lines written apart from the matcher (bench/fresh): the
+    pack alone, then every dev line learned as history (``peygir learn dev.jsonl``), scored
+    on the fresh lines (typed, and heard where spoken) with how often an answer acted on
+    without asking was right."""
+    history = [Example(line.text, line.expected[0], str(line.expected[1]), 1.0)
+               for line in dev if line.expected[0] in LABELLED_KINDS]
+    systems: list[tuple[str, Classifier]] = [
+        ("matcher alone", Classifier(pack, learned_weight=0)),
+        ("pack alone (as shipped)", Classifier(pack)),
+        (f"after learning {len(history)} dev lines", Classifier(pack, examples=history)),
+    ]
+    voiced = [line for line in fresh if line.text in heard]
+    print(f"\nTRANSFER to {len(fresh)} fresh lines (bench/fresh: written apart from the matcher "
+          "and the dev set; top-1 / top-3; acted = answered without asking, and how many of "
+          "those were right)")
+    head = (f"{'system':<30} {'overall':<13}  " + "  ".join(
+        f"{f'{kind} ({sum(x.expected[0] == kind for x in fresh)})':<13}"
+        for kind in TRANSFER_KINDS) + f"  {f'heard ({len(voiced)})':<13}  acted (right)")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for name, classifier in systems:
+        predictor = PeygirPredictor.__new__(PeygirPredictor)
+        predictor.classifier = classifier
+        by_kind = {kind: Score() for kind in ("overall", *TRANSFER_KINDS, "heard")}
+        acted = right = 0
+        for line in fresh:
+            top1, top3 = score_line(predictor, line)
+            by_kind["overall"].add(top1, top3)
+            if line.expected[0] in by_kind:
+                by_kind[line.expected[0]].add(top1, top3)
+            intent = classifier.analyse(line.text)
+            if intent.kind in LABELLED_KINDS and intent.confident:
+                acted += 1
+                right += top1
+            if line.text in heard:
+                by_kind["heard"].add(*score_line(predictor, DevLine(heard[line.text].transcript,
+                                                                    line.expected)))
+        cells = "  ".join(f"{by_kind[kind].text():<13}" for kind in (*TRANSFER_KINDS, "heard"))
+        print(f"{name:<30} {by_kind['overall'].text():<13}  {cells}  {acted} "
+              f"({right / acted if acted else 0:.0%})")
+        rows.append({"system": name, "acted": acted, "acted_right": right,
+                     **{kind: [score.top1, score.top3, score.n]
+                        for kind, score in by_kind.items()}})
+    return rows
+
+
 # ---------------------------------------------------------------- latency
 
 
@@ -591,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     parser.add_argument("--dev", type=Path, default=DEFAULT_DEV)
+    parser.add_argument("--fresh", type=Path, default=FRESH,
+                        help="lines for the transfer table: never learned from, never tuned on")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tune", action="store_true", help="score the fusion grid (nested CV)")
@@ -627,6 +684,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"pinned to one CPU: {pin_to_one_core()}")
     if not args.skip_curve:
         report["curve"] = learning_curve(pack, lines, args.seed, args.tune, heard)
+    if args.fresh.exists() and args.fresh != args.dev:
+        fresh = load_dev(args.fresh)
+        fresh_heard: dict[str, Heard] = {}
+        if not args.skip_voice:
+            try:
+                fresh_heard = transcribe_voice_lines(pack, args.fresh, args.model,
+                                                     args.transcripts)
+            except (OSError, subprocess.CalledProcessError, ImportError, ModelMissing) as exc:
+                print(f"fresh lines' voice skipped: {exc}")
+        report["transfer"] = transfer(pack, lines, fresh, fresh_heard)
     report["latency"] = [asdict(row) for row in latency(pack, lines, args.seed, args.repeats,
                                                         not args.skip_scale)]
     report["train"] = train_time(args.pack, args.seed,
