@@ -37,7 +37,7 @@ TIMEOUT_MS = 20_000
 PASSWORD = "a long test password for the map"
 AGENT = "peygir-map-test/1.0"
 # A subject the district units serve (خدمات شهری): routed by district, r1..r4 each its own.
-REPORT = "جوی آب کوچه ما پر از برگ و زباله شده و آب راه نمی‌رود"
+REPORT = "سطل زباله سر کوچه ما پر شده و بو میده"  # street services: the district's services unit
 ADDRESS = "بلوار ارم کوچه نرگس"
 # The built-in pack: r1 NW, r2 NE, r3 SW, r4 SE of 48.47–48.55 E, 34.76–34.84 N.
 ADDRESS_PLACE = Place("بلوار ارم کوچه نرگس", 34.7712, 48.5391)  # r4
