@@ -51,6 +51,20 @@ async def quiet(api: FakeBotApi, seconds: float = 2.0, limit: float = 30.0) -> N
         waited += seconds
 
 
+async def drained(database_url: str, limit: float = 30.0) -> None:
+    """Until the running serve has sent (or given up on) every reply queued so far: on a busy
+    machine a reply queued late (the scheduler's first pass) can miss a quiet spell."""
+    await open_db(database_url)
+    try:
+        for _ in range(int(limit * 10)):
+            pending = OutboxMessage.filter(sent_at__isnull=True, failed_at__isnull=True)
+            if not await pending.exists():
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await close_db()
+
+
 async def said(api: FakeBotApi, chat: int, pattern: str, since: int) -> dict:
     return await api.wait_for_sent(
         TOKEN, lambda c: re.search(pattern, c["params"].get("text", "")) is not None,
@@ -74,7 +88,8 @@ async def test_kill_9_mid_conversation_loses_nothing(database_url: str, tmp_path
 
             serve = start_serve(database_url, api, tmp_path)
             await said(api, 77, "کد پیگیری", 0)
-            await quiet(api)  # every reply delivered, and room for a duplicate to show itself
+            await drained(database_url)  # every reply delivered ...
+            await quiet(api)  # ... and room for a duplicate to show itself
         finally:
             kill_9(serve)
 
