@@ -266,8 +266,7 @@ def learning_curve(pack: Pack, lines: Sequence[DevLine], seed: int, tune: bool,
         for k, held_out in enumerate(parts):
             others = [line for j, part in enumerate(parts) if j != k for line in part]
             examples = history(others, share, seed + k)
-            predictor = PeygirPredictor.__new__(PeygirPredictor)
-            predictor.classifier = Classifier(pack, examples=examples)
+            predictor = PeygirPredictor(pack, Classifier(pack, examples=examples))
             for line in held_out:  # as shipped: the defaults Classifier picks itself
                 top1, top3 = score_line(predictor, line)
                 shipped["overall"].add(top1, top3)
@@ -375,16 +374,17 @@ def transfer(pack: Pack, dev: Sequence[DevLine], fresh: Sequence[DevLine],
     print("-" * len(head))
     rows = []
     for name, classifier in systems:
-        predictor = PeygirPredictor.__new__(PeygirPredictor)
-        predictor.classifier = classifier
+        predictor = PeygirPredictor(pack, classifier)
         by_kind = {kind: Score() for kind in ("overall", *TRANSFER_KINDS, "heard")}
         acted = right = 0
         for line in fresh:
-            top1, top3 = score_line(predictor, line)
+            intent = classifier.analyse(line.text)
+            prediction = predictor.read(intent)
+            top1 = is_top1(line.expected, prediction)
+            top3 = is_top3(line.expected, prediction)
             by_kind["overall"].add(top1, top3)
             if line.expected[0] in by_kind:
                 by_kind[line.expected[0]].add(top1, top3)
-            intent = classifier.analyse(line.text)
             if intent.kind in LABELLED_KINDS and intent.confident:
                 acted += 1
                 right += top1

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from peygir.config.pack import Pack
+    from peygir.nlu.classifier import Classifier, Intent
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = ROOT.parent / "shared" / "eval" / "pack"
@@ -123,13 +124,17 @@ def _top3(top: Label, ranked: Sequence[Label]) -> tuple[Label, ...]:
 class PeygirPredictor:
     name = "peygir"
 
-    def __init__(self, pack: Pack) -> None:
+    def __init__(self, pack: Pack, classifier: Classifier | None = None) -> None:
         from peygir.nlu.classifier import Classifier
 
-        self.classifier = Classifier(pack)
+        self.classifier = classifier or Classifier(pack)
 
     def predict(self, text: str) -> Prediction:
-        intent = self.classifier.analyse(text)
+        return self.read(self.classifier.analyse(text))
+
+    @staticmethod
+    def read(intent: Intent) -> Prediction:
+        """What an intent says, as the benches score it."""
         kind = intent.kind
         key = intent.code if kind == "service" else intent.faq_id if kind == "faq" else None
         # The same three the dialogue offers as buttons (Intent.choices).

@@ -296,11 +296,9 @@ class Dialogue:
         self, msg: IncomingMessage, clean: str, intent: Intent, state: ChatState
     ) -> list[Reply]:
         if intent.kind == "status":
-            if not intent.tracking_code and intent.alternatives:
-                again = await self._report_again(msg, clean, intent, state)
-                if again:
-                    return again
-            return await self._status(msg, intent.tracking_code)
+            if intent.tracking_code:
+                return await self._status(msg, intent.tracking_code)
+            return await self._status_without_code(msg, clean, intent, state)
         if intent.kind == "greeting":
             thanks = any(word in clean for word in _THANKS)
             return [Reply(texts.THANKS if thanks else texts.GREETING)]
@@ -342,17 +340,6 @@ class Dialogue:
         return [Reply(heard + "\n" + replies[0].text, buttons=replies[0].buttons)]
 
     # -- services and drafts -----------------------------------------------------------------
-    async def _report_again(self, msg: IncomingMessage, clean: str, intent: Intent,
-                            state: ChatState) -> list[Reply]:
-        """«I reported it, still nothing» from a chat with no report of its own here (it
-        called 137, say): ask for the code, and offer to report it here with the subjects
-        the message names. Nothing when the chat has reports to list."""
-        named = tuple(c for c in intent.alternatives if c.kind == "service")
-        if not named or await store.recent_tickets(msg.channel, msg.chat_id):
-            return []
-        offer = self._offer_choices(clean, Intent("unknown", 0.0, alternatives=named), state)
-        return [Reply(texts.ASK_CODE + "\n" + texts.REPORT_HERE, buttons=offer[0].buttons)]
-
     def _offer_choices(self, clean: str, intent: Intent, state: ChatState) -> list[Reply]:
         options = intent.choices(3)
         rows = tuple((self._choice_button(kind, key),) for kind, key in options)
@@ -594,15 +581,24 @@ class Dialogue:
     def _faq_answer(self, faq_id: str) -> Reply:
         return Reply(answer_text(self.pack, faq_id) or texts.NOT_UNDERSTOOD)
 
-    async def _status(self, msg: IncomingMessage, code: str | None) -> list[Reply]:
-        if not code:
-            recent = await store.recent_tickets(msg.channel, msg.chat_id)
-            if not recent:
-                return [Reply(texts.ASK_CODE)]
+    async def _status_without_code(self, msg: IncomingMessage, clean: str, intent: Intent,
+                                   state: ChatState) -> list[Reply]:
+        """The chat's own recent reports, with a request for the code. A chat with none here
+        («I reported it, still nothing»: by phone to 137, say) is also offered to report it
+        here under the subjects its words name."""
+        recent = await store.recent_tickets(msg.channel, msg.chat_id)
+        if recent:
             lines = [texts.ASK_CODE, texts.YOUR_RECENT] + [
                 f"• {t.tracking_code}: {STATUS_LABELS.get(t.status, t.status)}" for t in recent
             ]
             return [Reply("\n".join(lines))]
+        named = tuple(c for c in intent.alternatives if c.kind == "service")
+        if not named:
+            return [Reply(texts.ASK_CODE)]
+        offer = self._offer_choices(clean, Intent("unknown", 0.0, alternatives=named), state)
+        return [Reply(texts.ASK_CODE + "\n" + texts.REPORT_HERE, buttons=offer[0].buttons)]
+
+    async def _status(self, msg: IncomingMessage, code: str) -> list[Reply]:
         if not self.guesses.take(msg):  # one chat tried 153 codes a second: not any more
             return [Reply(texts.TOO_MANY_LOOKUPS)]
         ticket = await store.ticket_for_chat(code, msg.channel, msg.chat_id)

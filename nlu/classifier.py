@@ -254,7 +254,7 @@ class Classifier:
         if self.cold and learned_weight is None:
             weight = COLD_WEIGHT
         self.learned_weight = weight
-        self.learned_enter = float("inf") if self.cold else LEARNED_ENTER
+        self.learned_enter = LEARNED_ENTER
         # The learned model's column for each entry, in pack order.
         column = {label: i for i, label in enumerate(self.learned.labels if self.learned else ())}
         self._learned_column = np.array(
@@ -385,7 +385,8 @@ class Classifier:
         the matcher did not score joins only when the learned model is sure of it (its
         probability at least ``learned_enter`` and its one-vs-rest SVM claiming the message),
         and then below ``threshold``: the learned model alone can offer an entry as a button,
-        never act on it. Status and greeting are decided before, on the matcher's scores.
+        never act on it. A pack-only model (``cold``) adds no entry and only reorders.
+        Status and greeting are decided before, on the matcher's scores.
         """
         assert self.learned is not None
         weight = self.learned_weight
@@ -405,7 +406,7 @@ class Classifier:
             # Acting needs the matcher's own word for it: from a matcher score the dialogue
             # would not even offer, the learned model lifts an entry to a button at most.
             fused[index] = score if candidate.score >= self.unknown_below else min(score, below)
-        if float(decision.max()) >= 0:
+        if not self.cold and float(decision.max()) >= 0:
             # Its probability scaled to just under ``threshold``: a sure one (about 0.8 and
             # up) is offered as a button, a weaker one only rides along as an alternative.
             for index in range(len(self._entries)):
@@ -480,8 +481,8 @@ class Classifier:
         alternatives = tuple(ranked[1:4])
         # Asked again only when neither has evidence: a learned model unsure of a garbled
         # transcript dilutes the matcher's guess, but does not turn it into "no idea".
-        evidence = matcher_top if self.cold else max(top_score, matcher_top)
-        if top is None or evidence < self.unknown_below:
+        # (With a pack-only model every score is the matcher's: this is the matcher's call.)
+        if top is None or max(top_score, matcher_top) < self.unknown_below:
             return Intent("unknown", 1.0 - top_score, alternatives=tuple(ranked[:3]))
 
         second = alternatives[0].score if alternatives else 0.0
